@@ -1,0 +1,34 @@
+// Benchmark probe, run in a fresh process per measurement: either the full `buildZtoc` or an
+// inflate-only loop over the same addon (Z_NO_FLUSH, no checkpoints, hashing or TOC). Prints one
+// JSON line with wall time, CPU time and peak RSS of this process (worker threads included).
+
+import { createReadStream } from 'node:fs';
+import { buildZtoc } from '../src/ztoc/build.js';
+import { CheckpointInflater } from '../src/inflate/inflater.js';
+
+const [mode, layer, span] = process.argv.slice(2) as [string, string, string | undefined];
+const t0 = performance.now();
+const cpu0 = process.cpuUsage();
+let outBytes = 0;
+if (mode === 'inflate-only') {
+  const inf = new CheckpointInflater(0, false);
+  for await (const chunk of createReadStream(layer, { highWaterMark: 1 << 20 })) {
+    inf.write(chunk as Buffer, (o) => {
+      outBytes += o.length;
+    });
+  }
+  inf.end();
+} else {
+  const r = await buildZtoc(createReadStream(layer, { highWaterMark: 1 << 20 }), {
+    spanSize: span === undefined ? undefined : Number(span),
+    kind: 'auto',
+    thread: mode === 'build-inline' ? 'inline' : 'worker',
+  });
+  outBytes = r.inflatedSize;
+}
+const cpu = process.cpuUsage(cpu0);
+const wall = (performance.now() - t0) / 1000;
+process.stdout.write(
+  `${JSON.stringify({ mode, wall, cpu: (cpu.user + cpu.system) / 1e6, maxRssMB: process.resourceUsage().maxRSS / 1024, outBytes })}\n`,
+);
+process.exit(0);

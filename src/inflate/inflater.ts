@@ -1,0 +1,114 @@
+// Owns the TypeScript face of the checkpointed inflater: feed compressed chunks in order, get
+// decompressed pieces through a callback (views into one reused output buffer), and learn the
+// SOCI checkpoints as they are found. Maps zlib failures to typed errors with the compressed offset.
+
+import { ZtocError, type ZtocErrorCode } from '../errors.js';
+import { native, NativeStatus, type BuilderHandle } from './native.js';
+
+export const DEFAULT_OUTPUT_SIZE = 1 << 20;
+
+export interface InflaterEnd {
+  /** The zinfo blob (soci-format.md §2.1); header-only when checkpoints are off. */
+  blob: Buffer;
+  totalIn: number;
+  totalOut: number;
+  members: number;
+  checkpoints: number;
+}
+
+export class CheckpointInflater {
+  private readonly h: BuilderHandle;
+  private readonly out: Uint8Array;
+  private readonly info = new Float64Array(7);
+  private reported = 0;
+  private totalIn = 0;
+  private members = 0;
+  private ended = false;
+
+  /**
+   * @param spanSize SOCI span size: a checkpoint at a block boundary once more than this many
+   *   bytes were produced since the last one.
+   * @param checkpoints false runs a plain Z_NO_FLUSH loop (the benchmark baseline).
+   */
+  constructor(spanSize: number, checkpoints = true, outputSize = DEFAULT_OUTPUT_SIZE) {
+    this.h = native().builderCreate(spanSize, checkpoints);
+    this.out = new Uint8Array(outputSize);
+  }
+
+  /** Inflates one chunk. `onOutput` gets views into a reused buffer, valid only during the call. */
+  write(chunk: Uint8Array, onOutput: (out: Uint8Array) => void): void {
+    if (this.ended) throw new ZtocError('INTERNAL', 'write after end');
+    const n = native();
+    let off = 0;
+    for (;;) {
+      const status = n.builderInflate(this.h, chunk, off, this.out, this.info);
+      const consumed = this.info[0]!;
+      const produced = this.info[1]!;
+      off += consumed;
+      this.totalIn = this.info[2]!;
+      this.members = this.info[6]!;
+      if (produced > 0) onOutput(this.out.subarray(0, produced));
+      if (status !== NativeStatus.Ok) throw this.error(status, n.builderMessage(this.h));
+      // Done with this chunk once its input is used up and the output buffer was not the limit.
+      if (off >= chunk.length && produced < this.out.length) break;
+      if (consumed === 0 && produced === 0) break;
+    }
+  }
+
+  /** Checkpoints found since the previous call, as [in, out, bits] triples. */
+  takeCheckpoints(): Float64Array {
+    const n = native();
+    const count = this.info[4]!;
+    if (count === this.reported) return EMPTY;
+    const arr = n.builderCheckpoints(this.h, this.reported);
+    this.reported = count;
+    return arr;
+  }
+
+  /** Completes the stream: it must have ended exactly at the end of a gzip member. */
+  end(): InflaterEnd {
+    this.ended = true;
+    const [memberEnded, members, started, totalIn, totalOut, checkpoints] = native().builderState(this.h) as [
+      number, number, number, number, number, number,
+    ];
+    if (!started) throw new ZtocError('LAYER_EMPTY', 'layer is empty (0 bytes)', { offset: 0 });
+    if (!memberEnded) {
+      throw new ZtocError(
+        'GZIP_TRUNCATED',
+        members > 0 ? `gzip stream truncated inside member ${members + 1}` : 'gzip stream truncated',
+        { offset: totalIn },
+      );
+    }
+    return { blob: native().builderBlob(this.h), totalIn, totalOut, members, checkpoints };
+  }
+
+  private error(status: number, msg: string): ZtocError {
+    const offset = this.totalIn;
+    if (status === NativeStatus.MemError) return new ZtocError('INTERNAL', `inflate: ${msg}`, { offset });
+    let code: ZtocErrorCode = 'GZIP_CORRUPT';
+    let text = `corrupt deflate data: ${msg}`;
+    const headerish = /incorrect header check|unknown compression method|unknown header flags set|invalid window size/.test(msg);
+    if (headerish && this.members > 0) {
+      code = 'GZIP_TRAILING_GARBAGE';
+      text = `trailing garbage after gzip member ${this.members} (${msg})`;
+    } else if (/unknown header flags set/.test(msg)) {
+      code = 'GZIP_BAD_HEADER';
+      text = 'gzip header has reserved flag bits set';
+    } else if (headerish) {
+      code = 'GZIP_NOT_GZIP';
+      text = `not a gzip stream (${msg})`;
+    } else if (/header crc mismatch/.test(msg)) {
+      code = 'GZIP_BAD_HEADER';
+      text = 'gzip header CRC16 mismatch';
+    } else if (/incorrect data check/.test(msg)) {
+      code = 'GZIP_BAD_CRC';
+      text = 'gzip CRC32 mismatch';
+    } else if (/incorrect length check/.test(msg)) {
+      code = 'GZIP_BAD_ISIZE';
+      text = 'gzip ISIZE mismatch';
+    }
+    return new ZtocError(code, text, { offset });
+  }
+}
+
+const EMPTY = new Float64Array(0);

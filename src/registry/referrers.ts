@@ -1,0 +1,76 @@
+// Owns the pieces of the OCI referrers mechanisms that are not HTTP: the fallback tag name (`<alg>-<hex>`, spec
+// §Referrers Tag Schema), the descriptor a referrer gets in the fallback index, merging it into an existing index
+// (dedupe by digest, drop empty entries, keep the order, append), Go-canonical serialisation of that index, the
+// client-side artifactType filter, and the in-process lock that serialises fallback updates per subject.
+
+import { MediaType, type Descriptor, type ImageIndex } from '../oci/types.js';
+import { marshalIndex } from '../soci/json.js';
+
+/** What pushReferrer needs from the referrer manifest it is given. */
+export interface ReferrerManifestInfo {
+  artifactType?: string;
+  config: { mediaType: string };
+  annotations?: Record<string, string>;
+  subject: Descriptor;
+}
+
+/** `sha256:abc…` → `sha256-abc…` (algorithm ≤ 32 chars, encoded part ≤ 64, other characters → `-`). */
+export function referrersTag(digest: string): string {
+  const colon = digest.indexOf(':');
+  const alg = (colon < 0 ? digest : digest.slice(0, colon)).slice(0, 32);
+  const enc = (colon < 0 ? '' : digest.slice(colon + 1)).slice(0, 64);
+  return `${alg}-${enc}`.replace(/[^a-zA-Z0-9_.-]/g, '-');
+}
+
+/** The descriptor of a referrer as listed by the referrers API / fallback index (OCI Go struct field order). */
+export function referrerEntry(desc: { mediaType: string; digest: string; size: number }, info: ReferrerManifestInfo): Descriptor {
+  const entry: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
+  if (info.annotations !== undefined && Object.keys(info.annotations).length > 0) entry.annotations = { ...info.annotations };
+  const artifactType = info.artifactType !== undefined && info.artifactType !== '' ? info.artifactType : info.config.mediaType;
+  if (artifactType !== '') entry.artifactType = artifactType;
+  return entry;
+}
+
+/** A new fallback index: the existing entries (deduped, empty ones dropped, order kept) plus `entry` at the end. */
+export function mergeReferrer(existing: Descriptor[], entry: Descriptor): ImageIndex {
+  const seen = new Set<string>();
+  const manifests: Descriptor[] = [];
+  for (const d of existing) {
+    if (d.digest === '' || d.mediaType === '' || seen.has(d.digest) || d.digest === entry.digest) continue;
+    seen.add(d.digest);
+    manifests.push(d);
+  }
+  manifests.push(entry);
+  return { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests };
+}
+
+/** The empty fallback index (`manifests: []`, never null). */
+export function emptyReferrersIndex(): ImageIndex {
+  return { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
+}
+
+/** Compact Go-canonical JSON of the index (what oras-go's json.Marshal of ocispec.Index produces). */
+export function serializeReferrersIndex(index: ImageIndex): Buffer {
+  return marshalIndex(index);
+}
+
+/** Keep the descriptors whose artifactType is `artifactType` (all when undefined). */
+export function filterByArtifactType(descs: Descriptor[], artifactType: string | undefined): Descriptor[] {
+  if (artifactType === undefined || artifactType === '') return descs;
+  return descs.filter((d) => d.artifactType === artifactType);
+}
+
+const locks = new Map<string, Promise<unknown>>();
+
+/** Run `fn` after every earlier call with the same key has settled (in this process). */
+export async function withKeyLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const prev = locks.get(key) ?? Promise.resolve();
+  const run = prev.then(fn, fn);
+  const tail = run.catch(() => undefined);
+  locks.set(key, tail);
+  try {
+    return await run;
+  } finally {
+    if (locks.get(key) === tail) locks.delete(key);
+  }
+}

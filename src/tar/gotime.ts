@@ -1,0 +1,119 @@
+// Owns Go time semantics for tar timestamps: strconv.ParseInt, archive/tar parsePAXTime, time.Unix
+// normalisation, and time.Time.MarshalText() rendered in UTC (proleptic Gregorian, no Date).
+
+const INT64_MAX = (1n << 63n) - 1n;
+const INT64_MIN = -(1n << 63n);
+
+/**
+ * Go strconv.ParseInt(s, 10, 64): optional '+'/'-', then one or more ASCII digits, within int64.
+ * Returns null on a syntax or range error; a bigint only when the value is not a safe JS integer.
+ */
+export function goParseInt(s: string): number | bigint | null {
+  const len = s.length;
+  if (len === 0) return null;
+  let i = 0;
+  let neg = false;
+  const c0 = s.charCodeAt(0);
+  if (c0 === 0x2b || c0 === 0x2d) {
+    neg = c0 === 0x2d;
+    i = 1;
+    if (len === 1) return null;
+  }
+  if (len - i <= 15) {
+    let x = 0;
+    for (; i < len; i++) {
+      const d = s.charCodeAt(i) - 0x30;
+      if (d < 0 || d > 9) return null;
+      x = x * 10 + d;
+    }
+    return neg ? 0 - x : x;
+  }
+  for (let k = i; k < len; k++) {
+    const d = s.charCodeAt(k) - 0x30;
+    if (d < 0 || d > 9) return null;
+  }
+  const mag = BigInt(s.slice(i));
+  const v = neg ? -mag : mag;
+  if (v > INT64_MAX || v < INT64_MIN) return null;
+  const n = Number(v);
+  return Number.isSafeInteger(n) ? n : v;
+}
+
+/** A Go time.Time as Unix seconds + nanoseconds in [0, 1e9). sec is NaN when beyond JS safe integers. */
+export interface GoTime {
+  sec: number;
+  nsec: number;
+}
+
+/** Go time.Unix(sec, nsec) normalisation for |nsec| < 1e9. */
+function unix(sec: number, nsec: number): GoTime {
+  if (nsec < 0) {
+    nsec += 1e9;
+    sec -= 1;
+  }
+  return { sec, nsec };
+}
+
+/**
+ * Go archive/tar parsePAXTime. Returns null where Go returns ErrHeader.
+ * Seconds beyond safe integers (necessarily outside MarshalText's year range) become NaN.
+ */
+export function parsePaxTime(s: string): GoTime | null {
+  const dot = s.indexOf('.');
+  const ss = dot < 0 ? s : s.slice(0, dot);
+  let sn = dot < 0 ? '' : s.slice(dot + 1);
+  const parsed = goParseInt(ss);
+  if (parsed === null) return null;
+  const secs = typeof parsed === 'bigint' ? Number.NaN : parsed;
+  if (sn.length === 0) return { sec: secs, nsec: 0 };
+  for (let k = 0; k < sn.length; k++) {
+    const d = sn.charCodeAt(k) - 0x30;
+    if (d < 0 || d > 9) return null;
+  }
+  if (sn.length < 9) sn = sn + '000000000'.slice(sn.length);
+  else sn = sn.slice(0, 9);
+  let nsecs = Number(sn);
+  if (ss.length > 0 && ss.charCodeAt(0) === 0x2d) nsecs = 0 - nsecs; // Negative correction
+  return unix(secs, nsecs);
+}
+
+const MIN_SEC = -62167219200; // 0000-01-01T00:00:00Z
+const MAX_SEC = 253402300799; // 9999-12-31T23:59:59Z
+
+function pad2(n: number): string {
+  return n < 10 ? '0' + n : '' + n;
+}
+
+/**
+ * Go time.Time.MarshalText() of time.Unix(sec, nsec) in UTC: RFC 3339 with the nanoseconds'
+ * trailing zeros trimmed (no fraction when 0). "" where Go fails (year outside [0, 9999]).
+ */
+export function goTimeText(sec: number, nsec: number): string {
+  if (!(sec >= MIN_SEC && sec <= MAX_SEC)) return '';
+  const days = Math.floor(sec / 86400);
+  let sod = sec - days * 86400;
+  // Civil date from days since 1970-01-01 (H. Hinnant's algorithm, valid for the proleptic calendar).
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  const hh = Math.floor(sod / 3600);
+  sod -= hh * 3600;
+  const mm = Math.floor(sod / 60);
+  const ssec = sod - mm * 60;
+  let out =
+    ('000' + y).slice(-4) + '-' + pad2(m) + '-' + pad2(d) + 'T' + pad2(hh) + ':' + pad2(mm) + ':' + pad2(ssec);
+  if (nsec !== 0) {
+    let f = ('00000000' + nsec).slice(-9);
+    let e = 9;
+    while (f.charCodeAt(e - 1) === 0x30) e--;
+    f = f.slice(0, e);
+    out += '.' + f;
+  }
+  return out + 'Z';
+}

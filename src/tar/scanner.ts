@@ -1,0 +1,673 @@
+// Owns the streaming tar header scanner: fed decompressed bytes in chunks, it reproduces what Go's
+// archive/tar Reader.Next() (Go 1.19-1.25) returns to SOCI's TOC builder, entry by entry, with the
+// reader position after each Next() (= data offset) and at EOF (= uncompressed archive size).
+// Header blocks are parsed in place when a chunk holds them whole; only straddling blocks and PAX /
+// GNU long-name bodies are copied.
+
+import { ZtocError } from '../errors.js';
+import { byteString, latin1, utf8 } from './bytes.js';
+import { goParseInt, goTimeText, parsePaxTime } from './gotime.js';
+import { PaxError, parsePax } from './pax.js';
+import type { ByteString, EntryType, TarScanResult, TarScannerOptions, TocEntry } from './types.js';
+
+export { byteString, utf8 };
+export type { ByteString, EntryType, TarScanResult, TarScannerOptions, TocEntry };
+
+const BLOCK = 512;
+
+// Scanner states.
+const S_HEADER = 0; // reading a 512-byte header block
+const S_ZERO2 = 1; // read one zero block; reading the next
+const S_DATA = 2; // skipping an entry's data
+const S_PAD = 3; // skipping padding (EOF here is a clean end, like Go's tryReadFull)
+const S_BODY = 4; // collecting an x/g/L/K body
+const S_BODY_OVER = 5; // an x/g/L/K body over the limit: Go reads limit+1 bytes, then ErrFieldTooLong
+const S_DONE = 6;
+
+// Header formats (Go getFormat).
+const F_V7 = 1;
+const F_USTAR = 2; // USTAR | PAX
+const F_GNU = 3;
+const F_STAR = 4;
+
+const TF_REGA = 0x00;
+const TF_REG = 0x30; // '0'
+const TF_DIR = 0x35; // '5'
+const TF_PAX = 0x78; // 'x'
+const TF_GLOBAL = 0x67; // 'g'
+const TF_LONGNAME = 0x4c; // 'L'
+const TF_LONGLINK = 0x4b; // 'K'
+
+const TYPE_NAMES: readonly (EntryType | undefined)[] = [
+  'reg', // '0'
+  'hardlink', // '1'
+  'symlink', // '2'
+  'char', // '3'
+  'block', // '4'
+  'dir', // '5'
+  'fifo', // '6'
+];
+
+const TYPE_DESCRIPTIONS: Readonly<Record<string, string>> = {
+  g: 'pax global header',
+  '7': 'contiguous file',
+  S: 'GNU sparse file',
+  D: 'GNU directory dump',
+  V: 'GNU volume header',
+  M: 'GNU multi-volume continuation',
+  N: 'GNU old long name',
+};
+
+// Set by the numeric parsers (the parser.err of Go); numBig holds a value parseNumeric returned as NaN.
+let numErr = false;
+let numBig = 0n;
+
+/** Go parser.parseOctal over b[o, o+n): trim spaces/NULs, cut at NUL, digits 0-7 only. */
+function parseOctal(b: Uint8Array, o: number, n: number): number {
+  let s = o;
+  let e = o + n;
+  while (s < e && (b[s] === 0x20 || b[s] === 0)) s++;
+  while (e > s && (b[e - 1] === 0x20 || b[e - 1] === 0)) e--;
+  let x = 0;
+  for (let k = s; k < e; k++) {
+    const c = b[k];
+    if (c === 0) break;
+    const d = c - 0x30;
+    if (d < 0 || d > 7) {
+      numErr = true;
+      return 0;
+    }
+    x = x * 8 + d; // at most 12 digits: exact
+  }
+  return x;
+}
+
+/**
+ * Go parser.parseNumeric: base-256 two's complement if the top bit is set, else octal.
+ * A base-256 value that is not a safe JS integer is returned as NaN with the exact value in numBig.
+ */
+function parseNumeric(b: Uint8Array, o: number, n: number): number {
+  const b0 = b[o];
+  if ((b0 & 0x80) === 0) return parseOctal(b, o, n);
+  const inv = (b0 & 0x40) !== 0 ? 0xff : 0;
+  let x = 0n;
+  for (let k = 0; k < n; k++) {
+    let c = b[o + k] ^ inv;
+    if (k === 0) c &= 0x7f;
+    if (x >> 56n > 0n) {
+      numErr = true; // integer overflow
+      return 0;
+    }
+    x = (x << 8n) | BigInt(c);
+  }
+  if (x >> 63n > 0n) {
+    numErr = true;
+    return 0;
+  }
+  const v = inv !== 0 ? -x - 1n : x;
+  const num = Number(v);
+  if (Number.isSafeInteger(num)) return num;
+  numBig = v;
+  return Number.NaN;
+}
+
+/** Index of the first NUL in b[o, o+n), or o+n (Go parseString's end). */
+function cEnd(b: Uint8Array, o: number, n: number): number {
+  const e = o + n;
+  let k = o;
+  while (k < e && b[k] !== 0) k++;
+  return k;
+}
+
+function isAsciiRange(b: Uint8Array, s: number, e: number): boolean {
+  for (let k = s; k < e; k++) if (b[k] >= 0x80) return false;
+  return true;
+}
+
+function blockPadding(n: number): number {
+  return (BLOCK - (n % BLOCK)) % BLOCK;
+}
+
+function showType(tf: number): string {
+  return tf >= 0x20 && tf < 0x7f ? `'${String.fromCharCode(tf)}'` : `'\\x${tf.toString(16).padStart(2, '0')}'`;
+}
+
+function showName(name: ByteString): string {
+  return JSON.stringify(utf8(name));
+}
+
+/** A small cache for header strings that repeat (uname, gname): compares raw bytes, not strings. */
+class FieldCache {
+  private readonly raw = new Uint8Array(32);
+  private len = -1;
+  private str = '';
+
+  get(b: Uint8Array, o: number, n: number): string {
+    const e = cEnd(b, o, n);
+    const len = e - o;
+    if (len === this.len) {
+      let k = 0;
+      while (k < len && this.raw[k] === b[o + k]) k++;
+      if (k === len) return this.str;
+    }
+    const s = latin1(b, o, e);
+    if (len <= this.raw.length) {
+      for (let k = 0; k < len; k++) this.raw[k] = b[o + k];
+      this.len = len;
+      this.str = s;
+    }
+    return s;
+  }
+}
+
+export class TarScanner {
+  private readonly maxEntries: number;
+  private readonly maxSpecial: number;
+  private readonly entries: TocEntry[] = [];
+
+  private state = S_HEADER;
+  /** Uncompressed offset of the next byte not yet consumed (a straddling header block counts once whole). */
+  private pos = 0;
+  private readonly blk = new Uint8Array(BLOCK);
+  private fill = 0;
+  private remaining = 0;
+  private padAfter = 0;
+
+  /** headerOffset of the entry being assembled (first meta header after the previous entry). */
+  private entryStart = 0;
+  /** For truncation messages: the header whose data/body is being read. */
+  private curHeader = 0;
+  private curName: ByteString = '';
+
+  // Pending meta-header state of Go's next() loop.
+  private metaType = 0;
+  private metaSize = 0;
+  private metaName: ByteString = '';
+  private body = new Uint8Array(0);
+  private bodyFill = 0;
+  private pax: Map<string, string> | null = null;
+  private paxOffset = 0;
+  private longName: ByteString = '';
+  private longLink: ByteString = '';
+
+  private readonly unameCache = new FieldCache();
+  private readonly gnameCache = new FieldCache();
+  private lastSec = Number.NaN;
+  private lastNsec = 0;
+  private lastTimeText = '';
+
+  private failure: ZtocError | null = null;
+  private result: TarScanResult | null = null;
+
+  constructor(opts: TarScannerOptions = {}) {
+    this.maxEntries = opts.maxEntries ?? 10_000_000;
+    this.maxSpecial = opts.maxSpecialFileSize ?? 1 << 20;
+    if (!(this.maxEntries >= 0) || !(this.maxSpecial >= 0)) {
+      throw new ZtocError('INVALID_ARGUMENT', 'TarScanner limits must be non-negative numbers');
+    }
+  }
+
+  /** True once end-of-archive was reached; later bytes are ignored. */
+  get finished(): boolean {
+    return this.state === S_DONE;
+  }
+
+  /** Feed decompressed bytes buf[start, end). The bytes are not retained after the call. */
+  push(buf: Uint8Array, start = 0, end: number = buf.length): void {
+    if (this.failure !== null) throw this.failure;
+    if (this.state === S_DONE) return;
+    if (!(start >= 0 && start <= end && end <= buf.length)) {
+      throw new ZtocError('INVALID_ARGUMENT', `bad range [${start}, ${end}) for a ${buf.length}-byte buffer`);
+    }
+    try {
+      this.run(buf, start, end);
+    } catch (err) {
+      if (err instanceof ZtocError) this.failure = err;
+      throw err;
+    }
+  }
+
+  /** The stream ended: return the entries and archive size, or throw if it ended mid-archive. */
+  end(): TarScanResult {
+    if (this.failure !== null) throw this.failure;
+    if (this.result !== null) return this.result;
+    let err: ZtocError | null = null;
+    switch (this.state) {
+      case S_HEADER:
+      case S_ZERO2:
+        if (this.fill !== 0) {
+          err = this.truncated(
+            `tar stream truncated: ${this.fill} of 512 bytes of a header block at offset ${this.pos}`,
+            this.pos,
+          );
+        }
+        break;
+      case S_DATA:
+        err = this.truncated(
+          `tar stream truncated inside the data of ${showName(this.curName)} (header at offset ${this.curHeader}, ` +
+            `${this.remaining} bytes missing)`,
+          this.curHeader,
+          this.curName,
+        );
+        break;
+      case S_BODY:
+      case S_BODY_OVER:
+        err = this.truncated(
+          `tar stream truncated inside the body of a ${showType(this.metaType)} header at offset ${this.curHeader}`,
+          this.curHeader,
+        );
+        break;
+      default:
+        break; // S_PAD: EOF in padding is a clean end for Go; S_DONE: already finished
+    }
+    if (err !== null) {
+      this.failure = err;
+      throw err;
+    }
+    return this.finish();
+  }
+
+  private finish(): TarScanResult {
+    this.state = S_DONE;
+    this.result = { entries: this.entries, archiveSize: this.pos };
+    return this.result;
+  }
+
+  private truncated(message: string, offset: number, entry?: ByteString): ZtocError {
+    return new ZtocError('TAR_TRUNCATED', message, {
+      offset,
+      offsetKind: 'uncompressed',
+      ...(entry !== undefined && entry !== '' ? { entry } : {}),
+    });
+  }
+
+  private bad(reason: string, offset: number, entry?: ByteString): ZtocError {
+    return new ZtocError('TAR_BAD_HEADER', `invalid tar header at offset ${offset}: ${reason}`, {
+      offset,
+      offsetKind: 'uncompressed',
+      ...(entry !== undefined && entry !== '' ? { entry } : {}),
+    });
+  }
+
+  private unsupported(what: string, name: ByteString, offset: number): ZtocError {
+    return new ZtocError('TAR_UNSUPPORTED_ENTRY', `unsupported tar entry ${what} ${showName(name)} at offset ${offset}`, {
+      offset,
+      offsetKind: 'uncompressed',
+      entry: name,
+    });
+  }
+
+  private run(b: Uint8Array, i: number, end: number): void {
+    while (i < end) {
+      switch (this.state) {
+        case S_HEADER:
+        case S_ZERO2: {
+          if (this.fill === 0 && end - i >= BLOCK) {
+            this.block(b, i);
+            i += BLOCK;
+          } else {
+            const n = Math.min(BLOCK - this.fill, end - i);
+            const blk = this.blk;
+            for (let k = 0; k < n; k++) blk[this.fill + k] = b[i + k];
+            this.fill += n;
+            i += n;
+            if (this.fill === BLOCK) {
+              this.fill = 0;
+              this.block(blk, 0);
+            }
+          }
+          break;
+        }
+        case S_DATA:
+        case S_PAD: {
+          const n = Math.min(this.remaining, end - i);
+          i += n;
+          this.pos += n;
+          this.remaining -= n;
+          if (this.remaining === 0) {
+            if (this.state === S_DATA && this.padAfter > 0) {
+              this.state = S_PAD;
+              this.remaining = this.padAfter;
+            } else {
+              this.state = S_HEADER;
+            }
+          }
+          break;
+        }
+        case S_BODY: {
+          const need = this.remaining;
+          if (this.bodyFill === 0 && end - i >= need) {
+            this.metaDone(b, i, i + need);
+            i += need;
+          } else {
+            const n = Math.min(need, end - i);
+            if (this.bodyFill === 0 && this.body.length < this.metaSize) {
+              this.body = new Uint8Array(Math.max(this.metaSize, Math.min(2 * this.body.length, this.maxSpecial)));
+            }
+            this.body.set(b.subarray(i, i + n), this.bodyFill);
+            this.bodyFill += n;
+            this.remaining -= n;
+            this.pos += n;
+            i += n;
+            if (this.remaining > 0) break;
+            this.pos -= this.metaSize; // metaDone accounts for the whole body
+            this.metaDone(this.body, 0, this.metaSize);
+          }
+          break;
+        }
+        case S_BODY_OVER: {
+          const n = Math.min(this.remaining, end - i);
+          i += n;
+          this.pos += n;
+          this.remaining -= n;
+          if (this.remaining === 0) {
+            throw new ZtocError(
+              'TAR_LIMIT',
+              `tar ${showType(this.metaType)} header at offset ${this.curHeader} has a ${this.metaSize}-byte body; ` +
+                `the limit is ${this.maxSpecial} bytes`,
+              { offset: this.curHeader, offsetKind: 'uncompressed' },
+            );
+          }
+          break;
+        }
+        default:
+          return; // S_DONE: ignore trailing bytes
+      }
+    }
+  }
+
+  /** A complete x/g/L/K body is at b[s, e). */
+  private metaDone(b: Uint8Array, s: number, e: number): void {
+    const t = this.metaType;
+    const off = this.curHeader;
+    if (t === TF_LONGNAME) {
+      this.longName = latin1(b, s, cEnd(b, s, e - s));
+    } else if (t === TF_LONGLINK) {
+      this.longLink = latin1(b, s, cEnd(b, s, e - s));
+    } else {
+      let recs: Map<string, string>;
+      try {
+        recs = parsePax(b, s, e);
+      } catch (err) {
+        if (err instanceof PaxError) throw this.bad(err.message, off);
+        throw err;
+      }
+      if (t === TF_GLOBAL) {
+        const path = recs.get('path');
+        const name = path !== undefined && path !== '' ? path : this.metaName;
+        throw this.unsupported(`type 'g' (pax global header)`, name, off);
+      }
+      this.pax = recs; // replaces any earlier 'x' records
+      this.paxOffset = off;
+    }
+    this.pos += e - s;
+    this.bodyFill = 0;
+    this.enterSkip(0, this.padAfter);
+  }
+
+  /** Skip nb data bytes then pad bytes. */
+  private enterSkip(nb: number, pad: number): void {
+    if (nb > 0) {
+      this.state = S_DATA;
+      this.remaining = nb;
+      this.padAfter = pad;
+    } else if (pad > 0) {
+      this.state = S_PAD;
+      this.remaining = pad;
+    } else {
+      this.state = S_HEADER;
+    }
+  }
+
+  /** Go readHeader + the body of next()'s loop, for the block at b[o, o+512) (stream offset this.pos). */
+  private block(b: Uint8Array, o: number): void {
+    const hoff = this.pos;
+    this.pos += BLOCK;
+    let u = 0;
+    let hi = 0;
+    for (let k = o, e = o + BLOCK; k < e; k++) {
+      const x = b[k];
+      u += x;
+      hi += x >> 7;
+    }
+    if (this.state === S_ZERO2) {
+      if (u !== 0) throw this.bad('zero block followed by a non-zero block', hoff);
+      this.finish();
+      return;
+    }
+    if (u === 0) {
+      this.state = S_ZERO2;
+      return;
+    }
+
+    // getFormat: checksum, counting the checksum field as spaces; unsigned or signed sums.
+    let f = 0;
+    let fhi = 0;
+    for (let k = o + 148; k < o + 156; k++) {
+      const x = b[k];
+      f += x;
+      fhi += x >> 7;
+    }
+    numErr = false;
+    const chk = parseOctal(b, o + 148, 8);
+    if (numErr || (chk !== u - f + 256 && chk !== u - 256 * hi - (f - 256 * fhi) + 256)) {
+      throw this.bad('bad checksum', hoff);
+    }
+    let format = F_V7;
+    if (b[o + 257] === 0x75 && b[o + 258] === 0x73 && b[o + 259] === 0x74 && b[o + 260] === 0x61 && b[o + 261] === 0x72) {
+      const m5 = b[o + 262];
+      if (m5 === 0) {
+        format = b[o + 508] === 0x74 && b[o + 509] === 0x61 && b[o + 510] === 0x72 && b[o + 511] === 0 ? F_STAR : F_USTAR;
+      } else if (m5 === 0x20 && b[o + 263] === 0x20 && b[o + 264] === 0) {
+        format = F_GNU;
+      }
+    }
+
+    // V7 fields (Go parses all of them for every header; any numeric error is ErrHeader).
+    const tf = b[o + 156];
+    numErr = false;
+    const size = parseNumeric(b, o + 124, 12);
+    const sizeBig = Number.isNaN(size) ? numBig : 0n;
+    const mode = parseNumeric(b, o + 100, 8);
+    let uid = parseNumeric(b, o + 108, 8);
+    uid = Number.isNaN(uid) ? Number(BigInt.asUintN(32, numBig)) : uid >>> 0;
+    let gid = parseNumeric(b, o + 116, 8);
+    gid = Number.isNaN(gid) ? Number(BigInt.asUintN(32, numBig)) : gid >>> 0;
+    const mtime = parseNumeric(b, o + 136, 12);
+    let devmajor = 0;
+    let devminor = 0;
+    let prefixStart = 0;
+    let prefixEnd = 0;
+    if (format !== F_V7) {
+      devmajor = parseNumeric(b, o + 329, 8);
+      devminor = parseNumeric(b, o + 337, 8);
+      if (format === F_USTAR) {
+        prefixStart = o + 345;
+        prefixEnd = cEnd(b, prefixStart, 155);
+      } else if (format === F_STAR) {
+        prefixStart = o + 345;
+        prefixEnd = cEnd(b, prefixStart, 131);
+        parseNumeric(b, o + 476, 12); // atime
+        parseNumeric(b, o + 488, 12); // ctime
+      } else {
+        // GNU: atime/ctime parsed skeptically; on failure fall back to the pre-Go1.8 USTAR prefix.
+        const saved = numErr;
+        numErr = false;
+        if (b[o + 345] !== 0) parseNumeric(b, o + 345, 12);
+        if (b[o + 357] !== 0) parseNumeric(b, o + 357, 12);
+        if (numErr) {
+          const e = cEnd(b, o + 345, 155);
+          if (isAsciiRange(b, o + 345, e)) {
+            prefixStart = o + 345;
+            prefixEnd = e;
+          }
+        }
+        numErr = saved;
+      }
+    }
+    if (numErr) throw this.bad('invalid numeric field', hoff);
+
+    // handleRegularFile on the raw header.
+    const headerOnly = tf >= 0x31 && tf <= 0x36;
+    if (!headerOnly && (size < 0 || sizeBig < 0n)) throw this.bad('negative size', hoff);
+    this.curHeader = hoff;
+
+    if (tf === TF_PAX || tf === TF_GLOBAL || tf === TF_LONGNAME || tf === TF_LONGLINK) {
+      this.metaType = tf;
+      this.metaName = tf === TF_GLOBAL ? this.headerName(b, o, prefixStart, prefixEnd) : '';
+      if (!(size <= this.maxSpecial)) {
+        this.metaSize = Number.isNaN(size) ? Number(sizeBig) : size;
+        this.state = S_BODY_OVER;
+        this.remaining = this.maxSpecial + 1;
+      } else if (size === 0) {
+        this.metaSize = 0;
+        this.padAfter = 0;
+        this.metaDone(b, o, o); // empty body
+      } else {
+        this.metaSize = size;
+        this.state = S_BODY;
+        this.remaining = size;
+        this.bodyFill = 0;
+        this.padAfter = blockPadding(size);
+      }
+      return;
+    }
+
+    // A file entry: mergePAX, GNU long name/link, TypeRegA, handleRegularFile again.
+    let name = this.headerName(b, o, prefixStart, prefixEnd);
+    let linkname = b[o + 157] === 0 ? '' : latin1(b, o + 157, cEnd(b, o + 157, 100));
+    let uname = '';
+    let gname = '';
+    if (format !== F_V7) {
+      uname = this.unameCache.get(b, o + 265, 32);
+      gname = this.gnameCache.get(b, o + 297, 32);
+    }
+    let esize = size;
+    let sec = mtime;
+    let nsec = 0;
+    let xattrs: Array<[ByteString, ByteString]> = [];
+    let sparseKey: string | null = null;
+    const pax = this.pax;
+    if (pax !== null) {
+      const poff = this.paxOffset;
+      for (const [k, v] of pax) {
+        if (k.startsWith('GNU.sparse.')) sparseKey ??= k;
+        if (v === '') continue; // keep the header value
+        switch (k) {
+          case 'path':
+            name = v;
+            break;
+          case 'linkpath':
+            linkname = v;
+            break;
+          case 'uname':
+            uname = v;
+            break;
+          case 'gname':
+            gname = v;
+            break;
+          case 'uid':
+          case 'gid': {
+            const id = goParseInt(v);
+            if (id === null) throw this.bad(`bad PAX ${k} ${JSON.stringify(v)}`, poff);
+            const u32 = typeof id === 'bigint' ? Number(BigInt.asUintN(32, id)) : id >>> 0;
+            if (k === 'uid') uid = u32;
+            else gid = u32;
+            break;
+          }
+          case 'mtime':
+          case 'atime':
+          case 'ctime': {
+            const t = parsePaxTime(v);
+            if (t === null) throw this.bad(`bad PAX ${k} ${JSON.stringify(v)}`, poff);
+            if (k === 'mtime') {
+              sec = t.sec;
+              nsec = t.nsec;
+            }
+            break;
+          }
+          case 'size': {
+            const n = goParseInt(v);
+            if (n === null) throw this.bad(`bad PAX size ${JSON.stringify(v)}`, poff);
+            esize = typeof n === 'bigint' ? Number.NaN : n;
+            break;
+          }
+          default:
+            break;
+        }
+      }
+      for (const kv of pax) xattrs.push(kv);
+      if (xattrs.length > 1) xattrs.sort(byKey);
+    }
+    if (this.longName !== '') name = this.longName;
+    if (this.longLink !== '') linkname = this.longLink;
+    let t = tf;
+    if (t === TF_REGA) t = name.endsWith('/') ? TF_DIR : TF_REG;
+    const ho = t >= 0x31 && t <= 0x36;
+    if (!ho && esize < 0) throw this.bad(`negative size for ${showName(name)}`, hoff, name);
+    if (Number.isNaN(esize)) throw this.bad(`size of ${showName(name)} out of range`, hoff, name);
+    if (sparseKey !== null) {
+      throw this.unsupported(`(GNU sparse file, PAX record ${JSON.stringify(sparseKey)})`, name, hoff);
+    }
+    const type = t >= TF_REG && t <= 0x36 ? TYPE_NAMES[t - TF_REG] : undefined;
+    if (type === undefined) {
+      const c = String.fromCharCode(t);
+      const what = TYPE_DESCRIPTIONS[c] ?? (t >= 0x41 && t <= 0x5a ? 'vendor extension' : 'unknown type');
+      throw this.unsupported(`type ${showType(t)} (${what})`, name, hoff);
+    }
+    if (Number.isNaN(mode) || Number.isNaN(devmajor) || Number.isNaN(devminor)) {
+      throw this.bad(`mode or device number of ${showName(name)} out of range`, hoff, name);
+    }
+    if (this.entries.length >= this.maxEntries) {
+      throw new ZtocError('TAR_LIMIT', `tar archive has more than ${this.maxEntries} entries`, {
+        offset: hoff,
+        offsetKind: 'uncompressed',
+        entry: name,
+      });
+    }
+    let modTime: string;
+    if (sec === this.lastSec && nsec === this.lastNsec) {
+      modTime = this.lastTimeText;
+    } else {
+      modTime = goTimeText(sec, nsec);
+      this.lastSec = sec;
+      this.lastNsec = nsec;
+      this.lastTimeText = modTime;
+    }
+    const dataOff = this.pos;
+    this.entries.push({
+      name,
+      type,
+      offset: dataOff,
+      size: esize,
+      linkname,
+      mode,
+      uid,
+      gid,
+      uname,
+      gname,
+      modTime,
+      devmajor,
+      devminor,
+      xattrs,
+      headerOffset: this.entryStart,
+    });
+    const nb = ho ? 0 : esize;
+    const pad = blockPadding(nb);
+    this.entryStart = dataOff + nb + pad;
+    this.pax = null;
+    this.longName = '';
+    this.longLink = '';
+    this.curName = name;
+    this.enterSkip(nb, pad);
+  }
+
+  private headerName(b: Uint8Array, o: number, prefixStart: number, prefixEnd: number): ByteString {
+    const n = latin1(b, o, cEnd(b, o, 100));
+    return prefixEnd > prefixStart ? latin1(b, prefixStart, prefixEnd) + '/' + n : n;
+  }
+}
+
+function byKey(a: [string, string], b: [string, string]): number {
+  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
+}

@@ -1,0 +1,2 @@
+// Owns ztoc's version string (kept equal to package.json's by a test).
+export const VERSION = '0.1.0';

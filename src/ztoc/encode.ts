@@ -1,0 +1,107 @@
+// Owns zTOC serialisation. The builder calls follow SOCI's Go marshaler exactly
+// (soci-format.md §1.2): flatbuffers builds back to front, so call order decides the bytes.
+
+import * as flatbuffers from 'flatbuffers';
+import type { TocEntry } from '../tar/types.js';
+import type { Ztoc } from './model.js';
+
+const GZIP = 1;
+const UNCOMPRESSED = 2;
+
+function bytes(s: string): Uint8Array {
+  // Tar strings are Go byte strings held as latin1; everything else here is ASCII.
+  return Buffer.from(s, 'latin1');
+}
+
+function metadataOffset(b: flatbuffers.Builder, e: TocEntry): flatbuffers.Offset {
+  const name = b.createString(bytes(e.name));
+  const type = b.createString(bytes(e.type));
+  const linkname = b.createString(bytes(e.linkname));
+  const uname = b.createString(bytes(e.uname));
+  const gname = b.createString(bytes(e.gname));
+  const modTime = b.createString(bytes(e.modTime));
+
+  // Keys ascending (Go sort.Strings is byte-wise; latin1 strings compare the same way).
+  const xattrs = e.xattrs.length > 1 ? [...e.xattrs].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0)) : e.xattrs;
+  const xoffs: flatbuffers.Offset[] = [];
+  for (const [k, v] of xattrs) {
+    const ko = b.createString(bytes(k));
+    const vo = b.createString(bytes(v));
+    b.startObject(2);
+    b.addFieldOffset(0, ko, 0);
+    b.addFieldOffset(1, vo, 0);
+    xoffs.push(b.endObject());
+  }
+  b.startVector(4, xoffs.length, 4);
+  for (let i = xoffs.length - 1; i >= 0; i--) b.addOffset(xoffs[i]!);
+  const xvec = b.endVector();
+
+  b.startObject(14);
+  b.addFieldOffset(0, name, 0);
+  b.addFieldOffset(1, type, 0);
+  b.addFieldInt64(2, BigInt(e.offset), 0n);
+  b.addFieldInt64(3, BigInt(e.size), 0n);
+  b.addFieldOffset(4, linkname, 0);
+  b.addFieldInt64(5, BigInt(e.mode), 0n);
+  b.addFieldInt32(6, e.uid | 0, 0);
+  b.addFieldInt32(7, e.gid | 0, 0);
+  b.addFieldOffset(8, uname, 0);
+  b.addFieldOffset(9, gname, 0);
+  b.addFieldOffset(10, modTime, 0);
+  b.addFieldInt64(11, BigInt(e.devmajor), 0n);
+  b.addFieldInt64(12, BigInt(e.devminor), 0n);
+  b.addFieldOffset(13, xvec, 0);
+  return b.endObject();
+}
+
+/** Serialises a zTOC to the exact bytes SOCI's `ztocToFlatbuffer` produces. */
+export function encodeZtoc(z: Ztoc): Uint8Array {
+  const b = new flatbuffers.Builder(64 * 1024 + z.checkpoints.length + z.entries.length * 256);
+  const version = b.createString(z.version);
+  const tool = b.createString(z.buildToolIdentifier);
+
+  const n = z.entries.length;
+  const metas: flatbuffers.Offset[] = new Array<flatbuffers.Offset>(n);
+  for (let i = n - 1; i >= 0; i--) metas[i] = metadataOffset(b, z.entries[i]!);
+  b.startVector(4, n, 4);
+  for (let i = n - 1; i >= 0; i--) b.addOffset(metas[i]!);
+  const metaVec = b.endVector();
+  b.startObject(1);
+  b.addFieldOffset(0, metaVec, 0);
+  const toc = b.endObject();
+
+  const checkpoints = b.createByteVector(z.checkpoints);
+  const digestOffs = z.spanDigests.map((d) => b.createString(d));
+  b.startVector(4, digestOffs.length, 4);
+  for (let i = digestOffs.length - 1; i >= 0; i--) b.addOffset(digestOffs[i]!);
+  const digests = b.endVector();
+
+  b.startObject(4);
+  b.addFieldInt32(1, z.maxSpanId, 0);
+  b.addFieldOffset(2, digests, 0);
+  b.addFieldOffset(3, checkpoints, 0);
+  b.addFieldInt8(0, z.compression === 'gzip' ? GZIP : UNCOMPRESSED, GZIP);
+  const info = b.endObject();
+
+  b.startObject(6);
+  b.addFieldOffset(0, version, 0);
+  b.addFieldOffset(1, tool, 0);
+  b.addFieldOffset(4, toc, 0);
+  b.addFieldInt64(2, BigInt(z.compressedArchiveSize), 0n);
+  b.addFieldInt64(3, BigInt(z.uncompressedArchiveSize), 0n);
+  b.addFieldOffset(5, info, 0);
+  const root = b.endObject();
+  b.finish(root);
+  return b.asUint8Array().slice();
+}
+
+/** The nested TarZinfo flatbuffer of an uncompressed layer (soci-format.md §2.7). */
+export function encodeTarZinfo(spanSize: number, size: number): Uint8Array {
+  const b = new flatbuffers.Builder(64);
+  b.startObject(3);
+  b.addFieldInt32(0, 2, 0);
+  b.addFieldInt64(1, BigInt(spanSize), 0n);
+  b.addFieldInt64(2, BigInt(size), 0n);
+  b.finish(b.endObject());
+  return b.asUint8Array().slice();
+}

@@ -1,0 +1,64 @@
+// Owns the worker threads that run LayerEngines: a small pool so parallel layers use every core,
+// reused across layers (a worker costs ~30 ms to start), unref'd so an idle pool never holds the
+// process open.
+
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+
+export class WorkerPool {
+  private readonly idle: Worker[] = [];
+  private readonly waiters: Array<(w: Worker) => void> = [];
+  private live = 0;
+  private closed = false;
+
+  constructor(readonly size: number = availableParallelism()) {}
+
+  async acquire(): Promise<Worker> {
+    const w = this.idle.pop();
+    if (w !== undefined) {
+      w.ref();
+      return w;
+    }
+    if (this.live < this.size) {
+      this.live++;
+      const worker = new Worker(new URL('./worker.js', import.meta.url));
+      worker.on('exit', () => {
+        this.live--;
+        const i = this.idle.indexOf(worker);
+        if (i >= 0) this.idle.splice(i, 1);
+      });
+      return worker;
+    }
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Returns a worker; `broken` ones (crashed, or mid-layer when aborted) are terminated. */
+  release(w: Worker, broken = false): void {
+    if (broken || this.closed) {
+      void w.terminate();
+      return;
+    }
+    w.removeAllListeners('message');
+    w.removeAllListeners('error');
+    const next = this.waiters.shift();
+    if (next !== undefined) {
+      next(w);
+      return;
+    }
+    w.unref();
+    this.idle.push(w);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.idle.splice(0).map((w) => w.terminate()));
+  }
+}
+
+let shared: WorkerPool | undefined;
+
+/** The process-wide pool used when a caller doesn't bring its own. */
+export function sharedPool(): WorkerPool {
+  shared ??= new WorkerPool();
+  return shared;
+}

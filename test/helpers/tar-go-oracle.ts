@@ -1,0 +1,231 @@
+// Test helper: runs Go's real archive/tar Reader over tar files, wrapped exactly like SOCI's
+// metadataFromTarReader (a position-tracking io.Reader, Next() until EOF, getType), and reports
+// what the zTOC would hold. Used when a Go toolchain is on PATH; tests skip otherwise.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const GO_SOURCE = String.raw`package main
+
+import (
+	"archive/tar"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+type pt struct {
+	r   io.Reader
+	pos int64
+}
+
+func (p *pt) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.pos += int64(n)
+	return n, err
+}
+
+type entry struct {
+	Name         string      ` + '`json:"name"`' + `
+	Type         string      ` + '`json:"type"`' + `
+	Offset       int64       ` + '`json:"offset"`' + `
+	Size         int64       ` + '`json:"size"`' + `
+	Linkname     string      ` + '`json:"linkname"`' + `
+	Mode         int64       ` + '`json:"mode"`' + `
+	UID          uint32      ` + '`json:"uid"`' + `
+	GID          uint32      ` + '`json:"gid"`' + `
+	Uname        string      ` + '`json:"uname"`' + `
+	Gname        string      ` + '`json:"gname"`' + `
+	ModTime      string      ` + '`json:"modTime"`' + `
+	Devmajor     int64       ` + '`json:"devmajor"`' + `
+	Devminor     int64       ` + '`json:"devminor"`' + `
+	Xattrs       [][2]string ` + '`json:"xattrs"`' + `
+	HeaderOffset int64       ` + '`json:"headerOffset"`' + `
+}
+
+type result struct {
+	Entries     []entry ` + '`json:"entries"`' + `
+	ArchiveSize int64   ` + '`json:"archiveSize"`' + `
+	Error       string  ` + '`json:"error,omitempty"`' + `
+	Detail      string  ` + '`json:"detail,omitempty"`' + `
+}
+
+func hx(s string) string { return hex.EncodeToString([]byte(s)) }
+
+func getType(t byte) string {
+	switch t {
+	case tar.TypeLink:
+		return "hardlink"
+	case tar.TypeSymlink:
+		return "symlink"
+	case tar.TypeDir:
+		return "dir"
+	case tar.TypeReg:
+		return "reg"
+	case tar.TypeChar:
+		return "char"
+	case tar.TypeBlock:
+		return "block"
+	case tar.TypeFifo:
+		return "fifo"
+	}
+	return ""
+}
+
+func scan(file string) result {
+	f, err := os.Open(file)
+	if err != nil {
+		panic(err)
+	}
+	defer f.Close()
+	p := &pt{r: f}
+	tr := tar.NewReader(p)
+	res := result{Entries: []entry{}}
+	var next int64
+	for {
+		// Drain the previous entry's data so the next header offset is observable.
+		if _, err := io.Copy(io.Discard, tr); err != nil {
+			res.Error, res.Detail = code(err), err.Error()
+			return res
+		}
+		if p.pos > next {
+			next = p.pos
+		}
+		headerOffset := (next + 511) / 512 * 512
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			res.ArchiveSize = p.pos
+			return res
+		}
+		if err != nil {
+			res.Error, res.Detail = code(err), err.Error()
+			return res
+		}
+		for k := range hdr.PAXRecords {
+			if strings.HasPrefix(k, "GNU.sparse.") {
+				res.Error, res.Detail = "TAR_UNSUPPORTED_ENTRY", "PAX GNU sparse file "+hdr.Name
+				return res
+			}
+		}
+		t := getType(hdr.Typeflag)
+		if t == "" {
+			res.Error, res.Detail = "TAR_UNSUPPORTED_ENTRY", "unsupported input tar entry "+string(hdr.Typeflag)
+			return res
+		}
+		mt, merr := hdr.ModTime.UTC().MarshalText()
+		if merr != nil {
+			mt = nil
+		}
+		xs := [][2]string{}
+		for k, v := range hdr.PAXRecords {
+			xs = append(xs, [2]string{hx(k), hx(v)})
+		}
+		sort.Slice(xs, func(i, j int) bool { return xs[i][0] < xs[j][0] })
+		res.Entries = append(res.Entries, entry{
+			Name: hx(hdr.Name), Type: t, Offset: p.pos, Size: hdr.Size, Linkname: hx(hdr.Linkname),
+			Mode: hdr.Mode, UID: uint32(hdr.Uid), GID: uint32(hdr.Gid), Uname: hx(hdr.Uname), Gname: hx(hdr.Gname),
+			ModTime: string(mt), Devmajor: hdr.Devmajor, Devminor: hdr.Devminor, Xattrs: xs, HeaderOffset: headerOffset,
+		})
+		next = p.pos
+	}
+}
+
+func code(err error) string {
+	switch {
+	case errors.Is(err, tar.ErrHeader):
+		return "TAR_BAD_HEADER"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "TAR_TRUNCATED"
+	case errors.Is(err, tar.ErrFieldTooLong):
+		return "TAR_LIMIT"
+	}
+	return "OTHER"
+}
+
+func main() {
+	out := []result{}
+	for _, f := range os.Args[1:] {
+		out = append(out, scan(f))
+	}
+	enc := json.NewEncoder(os.Stdout)
+	if err := enc.Encode(out); err != nil {
+		panic(err)
+	}
+}
+`;
+
+export interface OracleEntry {
+  name: string;
+  type: string;
+  offset: number;
+  size: number;
+  linkname: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  uname: string;
+  gname: string;
+  modTime: string;
+  devmajor: number;
+  devminor: number;
+  xattrs: Array<[string, string]>;
+  headerOffset: number;
+}
+
+export interface OracleResult {
+  entries: OracleEntry[];
+  archiveSize: number;
+  error?: string;
+  detail?: string;
+}
+
+let built: string | null | undefined;
+
+/** Path of the compiled oracle, or null when no Go toolchain is available. */
+export function goOracle(): string | null {
+  if (built !== undefined) return built;
+  const probe = spawnSync('go', ['version'], { encoding: 'utf8' });
+  if (probe.status !== 0) {
+    built = null;
+    return built;
+  }
+  const tag = createHash('sha256').update(probe.stdout).update(GO_SOURCE).digest('hex').slice(0, 16);
+  const dir = path.join(os.tmpdir(), `ztoc-tar-oracle-${tag}`);
+  const bin = path.join(dir, 'tar-oracle');
+  if (!fs.existsSync(bin)) {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'main.go'), GO_SOURCE);
+    const env = { ...process.env, GOCACHE: path.join(dir, 'cache'), GO111MODULE: 'off', CGO_ENABLED: '0' };
+    execFileSync('go', ['build', '-o', bin + '.tmp', 'main.go'], { cwd: dir, env, stdio: 'pipe' });
+    fs.renameSync(bin + '.tmp', bin);
+  }
+  built = bin;
+  return built;
+}
+
+function unhex(h: string): string {
+  return Buffer.from(h, 'hex').toString('latin1');
+}
+
+/** Scan each tar file with Go; byte strings come back as ByteStrings (latin1). */
+export function goScan(bin: string, files: string[]): OracleResult[] {
+  const out = execFileSync(bin, files, { env: { ...process.env, TZ: 'UTC' }, maxBuffer: 1 << 30 }).toString('utf8');
+  const raw = JSON.parse(out) as OracleResult[];
+  for (const r of raw) {
+    for (const e of r.entries) {
+      e.name = unhex(e.name);
+      e.linkname = unhex(e.linkname);
+      e.uname = unhex(e.uname);
+      e.gname = unhex(e.gname);
+      e.xattrs = e.xattrs.map(([k, v]) => [unhex(k), unhex(v)]);
+    }
+  }
+  return raw;
+}
