@@ -180,7 +180,7 @@ export class OciLayout {
       throw ioError(`cannot read ${path}`, err);
     }
     try {
-      const parsed = parseManifestOrIndex(bytes, MediaType.OciIndex);
+      const parsed = parseManifestOrIndex(bytes);
       if (parsed.kind !== 'index') throw new ZtocError('LAYOUT_INVALID', `${path} is not an image index`);
       return parsed.index;
     } catch (err) {
@@ -480,7 +480,7 @@ export class OciLayout {
     const out: Descriptor[] = [];
     const seen = new Set<string>();
     for (const d of index.manifests) {
-      if (seen.has(d.digest)) continue;
+      if (seen.has(d.digest) || !DIGEST_RE.test(d.digest)) continue; // unsupported algorithms are skipped
       if (!isManifestMediaType(d.mediaType) && !isIndexMediaType(d.mediaType)) continue;
       if (!(await this.hasBlob(d.digest))) continue;
       const parsed = await this.readManifestOrIndex(d);

@@ -3,7 +3,7 @@
 // then containers' `REGISTRY_AUTH_FILE` (else `$XDG_RUNTIME_DIR/containers/auth.json`). Helpers are
 // `docker-credential-<name> get`, run without a shell. Secrets are never logged or put into error messages.
 
-import { execFile } from 'node:child_process';
+import { execFile, type ExecFileException } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -205,7 +205,7 @@ export async function runCredentialHelper(helper: string, serverUrl: string, opt
     throw new ZtocError('CREDENTIALS', `invalid credential helper name ${JSON.stringify(helper)}`);
   }
   const program = `docker-credential-${helper}`;
-  const { stdout, stderr, error } = await new Promise<{ stdout: string; stderr: string; error: NodeJS.ErrnoException | null }>((resolve) => {
+  const { stdout, stderr, error } = await new Promise<{ stdout: string; stderr: string; error: ExecFileException | null }>((resolve) => {
     const child = execFile(
       program,
       ['get'],

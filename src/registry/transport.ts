@@ -170,6 +170,10 @@ export function redactBodyForDebug(contentType: string | undefined, body: Uint8A
   return body.length > 1024 ? `${text}…(${body.length} bytes)` : text;
 }
 
+function aborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
+}
+
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const CROSS_ORIGIN_DROP = new Set(['authorization', 'proxy-authorization', 'cookie']);
 
@@ -277,7 +281,7 @@ export class HttpTransport {
         bodyTimeout: this.bodyTimeoutMs,
       });
     } catch (err) {
-      if (signal?.aborted === true) throw signal.reason;
+      if (aborted(signal)) throw signal?.reason;
       this.debug(`< ${method} ${redactUrl(url)} failed: ${errMessage(err)}`);
       throw networkError(err, method, url);
     }

@@ -245,7 +245,7 @@ export class TarScanner {
       case S_DATA:
         err = this.truncated(
           `tar stream truncated inside the data of ${showName(this.curName)} (header at offset ${this.curHeader}, ` +
-            `${this.remaining} bytes missing)`,
+            (Number.isFinite(this.remaining) ? `${this.remaining} bytes missing)` : 'size beyond 2^53 bytes)'),
           this.curHeader,
           this.curName,
         );
@@ -466,8 +466,8 @@ export class TarScanner {
     // V7 fields (Go parses all of them for every header; any numeric error is ErrHeader).
     const tf = b[o + 156];
     numErr = false;
-    const size = parseNumeric(b, o + 124, 12);
-    const sizeBig = Number.isNaN(size) ? numBig : 0n;
+    let size = parseNumeric(b, o + 124, 12);
+    if (Number.isNaN(size)) size = numBig < 0n ? -Infinity : Infinity; // beyond 2^53: only its sign matters
     const mode = parseNumeric(b, o + 100, 8);
     let uid = parseNumeric(b, o + 108, 8);
     uid = Number.isNaN(uid) ? Number(BigInt.asUintN(32, numBig)) : uid >>> 0;
@@ -509,14 +509,14 @@ export class TarScanner {
 
     // handleRegularFile on the raw header.
     const headerOnly = tf >= 0x31 && tf <= 0x36;
-    if (!headerOnly && (size < 0 || sizeBig < 0n)) throw this.bad('negative size', hoff);
+    if (!headerOnly && size < 0) throw this.bad('negative size', hoff);
     this.curHeader = hoff;
 
     if (tf === TF_PAX || tf === TF_GLOBAL || tf === TF_LONGNAME || tf === TF_LONGLINK) {
       this.metaType = tf;
       this.metaName = tf === TF_GLOBAL ? this.headerName(b, o, prefixStart, prefixEnd) : '';
       if (!(size <= this.maxSpecial)) {
-        this.metaSize = Number.isNaN(size) ? Number(sizeBig) : size;
+        this.metaSize = size;
         this.state = S_BODY_OVER;
         this.remaining = this.maxSpecial + 1;
       } else if (size === 0) {
@@ -589,7 +589,7 @@ export class TarScanner {
           case 'size': {
             const n = goParseInt(v);
             if (n === null) throw this.bad(`bad PAX size ${JSON.stringify(v)}`, poff);
-            esize = typeof n === 'bigint' ? Number.NaN : n;
+            esize = typeof n === 'bigint' ? (n < 0n ? -Infinity : Infinity) : n;
             break;
           }
           default:
@@ -605,7 +605,6 @@ export class TarScanner {
     if (t === TF_REGA) t = name.endsWith('/') ? TF_DIR : TF_REG;
     const ho = t >= 0x31 && t <= 0x36;
     if (!ho && esize < 0) throw this.bad(`negative size for ${showName(name)}`, hoff, name);
-    if (Number.isNaN(esize)) throw this.bad(`size of ${showName(name)} out of range`, hoff, name);
     if (sparseKey !== null) {
       throw this.unsupported(`(GNU sparse file, PAX record ${JSON.stringify(sparseKey)})`, name, hoff);
     }
@@ -614,6 +613,13 @@ export class TarScanner {
       const c = String.fromCharCode(t);
       const what = TYPE_DESCRIPTIONS[c] ?? (t >= 0x41 && t <= 0x5a ? 'vendor extension' : 'unknown type');
       throw this.unsupported(`type ${showType(t)} (${what})`, name, hoff);
+    }
+    if (!Number.isFinite(esize)) {
+      if (ho) throw this.bad(`size of ${showName(name)} out of range`, hoff, name);
+      // Go would return the entry and then fail skipping 2^53+ bytes of data: unexpected EOF.
+      this.curName = name;
+      this.enterSkip(Infinity, 0);
+      return;
     }
     if (Number.isNaN(mode) || Number.isNaN(devmajor) || Number.isNaN(devminor)) {
       throw this.bad(`mode or device number of ${showName(name)} out of range`, hoff, name);

@@ -5,9 +5,9 @@
 import { createHash } from 'node:crypto';
 import type { Worker } from 'node:worker_threads';
 import { ZtocError } from '../errors.js';
-import { encodeTarZinfo, encodeZtoc } from './encode.js';
-import { LayerEngine, type EngineResult, type LayerKind } from './engine.js';
-import { DEFAULT_SPAN_SIZE, ZTOC_VERSION, type Ztoc } from './model.js';
+import { decodeZtoc } from './decode.js';
+import { LayerEngine, type EncodedZtoc, type FinishInput, type LayerKind } from './engine.js';
+import { DEFAULT_SPAN_SIZE, type Ztoc } from './model.js';
 import { deserializeError, type FromWorker, type ToWorker } from './protocol.js';
 import { sharedPool, type WorkerPool } from './pool.js';
 import { SpanHasher } from './spans.js';
@@ -35,7 +35,8 @@ export interface BuildOptions {
 }
 
 export interface BuildResult {
-  ztoc: Ztoc;
+  /** The zTOC model, decoded from `bytes` on first access (the build itself only needs bytes). */
+  readonly ztoc: Ztoc;
   /** The serialised zTOC and its descriptor fields. */
   bytes: Uint8Array;
   digest: string;
@@ -49,13 +50,13 @@ export interface BuildResult {
 /** What the engine side looks like to the driver, on a worker or inline. */
 interface EngineLink {
   send(buf: ArrayBuffer, length: number, start: number): void;
-  end(): void;
+  end(input: FinishInput): void;
   release(broken: boolean): void;
 }
 
 interface LinkEvents {
   chunk(buf: ArrayBuffer, length: number, start: number, checkpoints: Float64Array): void;
-  result(r: EngineResult): void;
+  result(r: EncodedZtoc): void;
   error(e: unknown): void;
 }
 
@@ -75,10 +76,10 @@ function inlineLink(kind: LayerKind, spanSize: number, ev: LinkEvents): EngineLi
       }
       ev.chunk(buf, length, start, cps);
     },
-    end() {
+    end(input) {
       if (failed) return;
       try {
-        ev.result(engine.finish());
+        ev.result(engine.encode(input));
       } catch (err) {
         ev.error(err);
       }
@@ -98,7 +99,7 @@ function workerLink(worker: Worker, pool: WorkerPool, kind: LayerKind, spanSize:
   post({ type: 'init', kind, spanSize });
   return {
     send: (buf, length, start) => post({ type: 'chunk', buf, length, start }, [buf]),
-    end: () => post({ type: 'end' }),
+    end: (input) => post({ type: 'end', input }),
     release: (broken) => pool.release(worker, broken),
   };
 }
@@ -139,6 +140,7 @@ class ChunkPacker {
   private inFlight = 0;
   private waiter: (() => void) | undefined;
   private aborted = false;
+  private drainWaiter: (() => void) | undefined;
 
   constructor(private readonly flush: (buf: ArrayBuffer, length: number) => void) {}
 
@@ -178,14 +180,24 @@ class ChunkPacker {
     const w = this.waiter;
     this.waiter = undefined;
     w?.();
+    if (this.inFlight === 0) {
+      const d = this.drainWaiter;
+      this.drainWaiter = undefined;
+      d?.();
+    }
+  }
+
+  /** Resolves once every sent buffer came back (so every byte was hashed). */
+  async drained(): Promise<void> {
+    while (this.inFlight > 0 && !this.aborted) await new Promise<void>((r) => (this.drainWaiter = r));
   }
 
   /** Wakes a writer blocked on back-pressure (used when the build fails). */
   abort(): void {
     this.aborted = true;
-    const w = this.waiter;
+    for (const w of [this.waiter, this.drainWaiter]) w?.();
     this.waiter = undefined;
-    w?.();
+    this.drainWaiter = undefined;
   }
 }
 
@@ -205,9 +217,9 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
   let failure: unknown;
   let link: EngineLink | undefined;
   let workerBroken = false;
-  let resolveResult!: (r: EngineResult) => void;
+  let resolveResult!: (r: EncodedZtoc) => void;
   let rejectResult!: (e: unknown) => void;
-  const resultP = new Promise<EngineResult>((res, rej) => {
+  const resultP = new Promise<EncodedZtoc>((res, rej) => {
     resolveResult = res;
     rejectResult = rej;
   });
@@ -272,14 +284,19 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
       await packer.write(head);
     }
     packer.send();
-    link!.end();
-    const r = await resultP;
+    await packer.drained();
+    if (failure !== undefined) throw failure;
     const layerDigest = `sha256:${blobHash.digest('hex')}`;
     checkExpected(layerDigest, total, opts);
-    const ztoc = assemble(kind, r, spans, spanSize, total, opts.buildToolId ?? DEFAULT_BUILD_TOOL_ID);
-    const bytes = encodeZtoc(ztoc);
+    link!.end({ spanDigests: spans.finish(), compressedSize: total, buildToolId: opts.buildToolId ?? DEFAULT_BUILD_TOOL_ID });
+    const r = await resultP;
+    const bytes = r.bytes;
+    let model: Ztoc | undefined;
     return {
-      ztoc,
+      get ztoc(): Ztoc {
+        model ??= decodeZtoc(bytes);
+        return model;
+      },
       bytes,
       digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
       kind,
@@ -309,33 +326,4 @@ function checkExpected(digest: string, size: number, opts: BuildOptions): void {
   if (opts.expectedDigest !== undefined && opts.expectedDigest !== digest) {
     throw new ZtocError('DIGEST_MISMATCH', `layer digest ${digest} does not match the descriptor digest ${opts.expectedDigest}`);
   }
-}
-
-function assemble(kind: LayerKind, r: EngineResult, spans: SpanHasher, spanSize: number, total: number, tool: string): Ztoc {
-  const spanDigests = spans.finish();
-  if (kind === 'gzip') {
-    return {
-      version: ZTOC_VERSION,
-      buildToolIdentifier: tool,
-      compressedArchiveSize: total,
-      uncompressedArchiveSize: r.archiveSize,
-      entries: r.entries,
-      compression: 'gzip',
-      maxSpanId: spanDigests.length - 1,
-      spanDigests,
-      checkpoints: new Uint8Array(r.blob.buffer, r.blob.byteOffset, r.blob.byteLength),
-    };
-  }
-  return {
-    version: ZTOC_VERSION,
-    buildToolIdentifier: tool,
-    compressedArchiveSize: total,
-    uncompressedArchiveSize: r.archiveSize,
-    entries: r.entries,
-    compression: 'uncompressed',
-    // SOCI: size/span, minus one when it divides evenly (§2.7).
-    maxSpanId: Math.floor(total / spanSize) - (total % spanSize === 0 ? 1 : 0),
-    spanDigests,
-    checkpoints: encodeTarZinfo(spanSize, total),
-  };
 }

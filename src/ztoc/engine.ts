@@ -6,6 +6,8 @@ import { ZtocError } from '../errors.js';
 import { CheckpointInflater } from '../inflate/inflater.js';
 import { TarScanner } from '../tar/scanner.js';
 import type { TocEntry } from '../tar/types.js';
+import { encodeTarZinfo, encodeZtoc } from './encode.js';
+import { ZTOC_VERSION, type Ztoc } from './model.js';
 
 export type LayerKind = 'gzip' | 'tar';
 
@@ -18,6 +20,20 @@ export interface EngineResult {
   members: number;
 }
 
+/** What the driver knows only at the end: span digests (it hashes) and the blob size. */
+export interface FinishInput {
+  spanDigests: string[];
+  compressedSize: number;
+  buildToolId: string;
+}
+
+/** The serialised zTOC; encoding where the entries live avoids copying them across threads. */
+export interface EncodedZtoc {
+  bytes: Uint8Array;
+  inflatedSize: number;
+  entries: number;
+}
+
 const NO_CHECKPOINTS = new Float64Array(0);
 
 export class LayerEngine {
@@ -28,7 +44,7 @@ export class LayerEngine {
   };
   private tarBytes = 0;
 
-  constructor(readonly kind: LayerKind, spanSize: number) {
+  constructor(readonly kind: LayerKind, private readonly spanSize: number) {
     this.inflater = kind === 'gzip' ? new CheckpointInflater(spanSize) : undefined;
   }
 
@@ -53,4 +69,33 @@ export class LayerEngine {
     const r = this.scanner.end();
     return { blob: end.blob, entries: r.entries, archiveSize: r.archiveSize, inflatedSize: end.totalOut, members: end.members };
   }
+
+  /** Finishes the stream and serialises the zTOC. */
+  encode(input: FinishInput): EncodedZtoc {
+    const r = this.finish();
+    const z = assemble(this.kind, r, input, this.spanSize);
+    return { bytes: encodeZtoc(z), inflatedSize: r.inflatedSize, entries: r.entries.length };
+  }
+}
+
+function assemble(kind: LayerKind, r: EngineResult, input: FinishInput, spanSize: number): Ztoc {
+  const { spanDigests, compressedSize, buildToolId } = input;
+  const common = {
+    version: ZTOC_VERSION,
+    buildToolIdentifier: buildToolId,
+    compressedArchiveSize: compressedSize,
+    uncompressedArchiveSize: r.archiveSize,
+    entries: r.entries,
+    spanDigests,
+  };
+  if (kind === 'gzip') {
+    return { ...common, compression: 'gzip', maxSpanId: spanDigests.length - 1, checkpoints: r.blob };
+  }
+  return {
+    ...common,
+    compression: 'uncompressed',
+    // SOCI: size/span, minus one when it divides evenly (§2.7).
+    maxSpanId: Math.floor(compressedSize / spanSize) - (compressedSize % spanSize === 0 ? 1 : 0),
+    checkpoints: encodeTarZinfo(spanSize, compressedSize),
+  };
 }

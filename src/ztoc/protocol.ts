@@ -2,12 +2,12 @@
 // the thread boundary (structured clone keeps fields but not the class).
 
 import { ZtocError, type ZtocErrorCode } from '../errors.js';
-import type { EngineResult, LayerKind } from './engine.js';
+import type { EncodedZtoc, FinishInput, LayerKind } from './engine.js';
 
 export type ToWorker =
   | { type: 'init'; kind: LayerKind; spanSize: number }
   | { type: 'chunk'; buf: ArrayBuffer; length: number; start: number }
-  | { type: 'end' };
+  | { type: 'end'; input: FinishInput };
 
 export interface SerializedError {
   code: ZtocErrorCode;
@@ -19,7 +19,7 @@ export interface SerializedError {
 
 export type FromWorker =
   | { type: 'chunk'; buf: ArrayBuffer; length: number; start: number; checkpoints: Float64Array }
-  | { type: 'result'; result: EngineResult }
+  | { type: 'result'; result: EncodedZtoc }
   | { type: 'error'; error: SerializedError };
 
 export function serializeError(err: unknown): SerializedError {

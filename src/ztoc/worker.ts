@@ -34,8 +34,9 @@ parentPort!.on('message', (msg: ToWorker) => {
     case 'end': {
       if (engine === undefined || failed) break;
       try {
-        const r = engine.finish();
-        send({ type: 'result', result: r });
+        const r = engine.encode(msg.input);
+        const buf = r.bytes.buffer as ArrayBuffer;
+        send({ type: 'result', result: r }, r.bytes.byteLength === buf.byteLength ? [buf] : []);
       } catch (err) {
         send({ type: 'error', error: serializeError(err) });
       }

@@ -229,3 +229,41 @@ export function goScan(bin: string, files: string[]): OracleResult[] {
   }
   return raw;
 }
+
+/** What both sides are compared on: the entries and archive size, or just the error code. */
+export type Outcome = { error: string } | { entries: OracleEntry[]; archiveSize: number };
+
+export function goOutcome(r: OracleResult): Outcome {
+  if (r.error !== undefined) return { error: r.error };
+  return { entries: r.entries.map(canonEntry), archiveSize: r.archiveSize };
+}
+
+export function ourOutcome(o: { ok: { entries: OracleEntry[]; archiveSize: number } } | { err: { code: string } }): Outcome {
+  if ('err' in o) return { error: o.err.code };
+  return { entries: o.ok.entries.map(canonEntry), archiveSize: o.ok.archiveSize };
+}
+
+function canonEntry(e: OracleEntry): OracleEntry {
+  return {
+    name: e.name,
+    type: e.type,
+    offset: e.offset,
+    size: e.size,
+    linkname: e.linkname,
+    mode: e.mode,
+    uid: e.uid,
+    gid: e.gid,
+    uname: e.uname,
+    gname: e.gname,
+    modTime: e.modTime,
+    devmajor: e.devmajor,
+    devminor: e.devminor,
+    xattrs: e.xattrs.map(([k, v]) => [k, v]),
+    headerOffset: e.headerOffset,
+  };
+}
+
+/** Stable text of an outcome (for recording and hashing). */
+export function outcomeText(o: Outcome): string {
+  return JSON.stringify(o);
+}

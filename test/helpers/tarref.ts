@@ -4,7 +4,6 @@
 import { createReadStream } from 'node:fs';
 import { createGunzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
 import { extract } from 'tar-stream';
 
 export interface RefEntry {
@@ -25,9 +24,11 @@ export async function readTarReference(path: string): Promise<RefEntry[]> {
   const gz = head[0] === 0x1f && head[1] === 0x8b;
   const entries: RefEntry[] = [];
   const ex = extract();
-  ex.on('entry', (header, stream: Readable, next) => {
+  ex.on('entry', (header, stream, next) => {
     const parts: Buffer[] = [];
-    stream.on('data', (d: Buffer) => parts.push(d));
+    stream.on('data', (d: unknown) => {
+      parts.push(d as Buffer);
+    });
     stream.on('end', () => {
       entries.push({ name: header.name, type: header.type ?? 'file', data: Buffer.concat(parts) });
       next();
