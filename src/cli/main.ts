@@ -7,6 +7,8 @@ import { VERSION } from '../version.js';
 import { registerBuild } from './commands/build.js';
 import { registerGetFile } from './commands/get-file.js';
 import { registerInfo } from './commands/info.js';
+import { registerIndex } from './commands/index.js';
+import { registerList } from './commands/list.js';
 import { log } from './io.js';
 
 export const EXIT_OK = 0;
@@ -24,6 +26,8 @@ export function createProgram(): Command {
   registerBuild(program);
   registerInfo(program);
   registerGetFile(program);
+  registerIndex(program);
+  registerList(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

@@ -192,7 +192,7 @@ function basicValue(c: Credential): string {
 function isLoopbackOrPrivate(hostname: string): boolean {
   const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
   if (h === 'localhost' || h.endsWith('.localhost')) return true;
-  if (h === '::1' || h.startsWith('fe80:') || h.startsWith('fc') || h.startsWith('fd')) return h.includes(':');
+  if (h.includes(':')) return h === '::1' || h.startsWith('fe80:') || /^f[cd][0-9a-f]{0,2}:/.test(h); // IPv6 loopback, link-local, ULA
   const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(h);
   if (m === null) return false;
   const a = Number(m[1]);

@@ -4,7 +4,8 @@
 // Also owns the scheme decision: HTTPS unless `plainHttp`, or the host is localhost/127.0.0.1/::1 (any port).
 
 import { registryApiHost } from '../oci/reference.js';
-import { Authenticator } from './auth.js';
+import { ZtocError } from '../errors.js';
+import { Authenticator, TOKEN_BODY_LIMIT } from './auth.js';
 import { createCredentialLookup, staticCredentials, type Credential, type CredentialLookup } from './credentials.js';
 import { Retrier, type RetryEvent, type RetryPolicy } from './retry.js';
 import { HttpTransport, type HttpRequest, type HttpResponse, type TransportOptions } from './transport.js';
@@ -113,18 +114,21 @@ export class RegistryClient {
   async request(req: RegistryRequest): Promise<HttpResponse> {
     const base = this.baseUrl(req.registry);
     const host = base.host;
-    const limit = req.bufferLimit;
-    const plainSend = (r: HttpRequest): Promise<HttpResponse> => this.retrier.run(r.url.host, () => this.transport.send(r), r.signal);
-    const send = (r: HttpRequest): Promise<HttpResponse> =>
-      this.retrier.run(
-        r.url.host,
-        async () => {
-          const res = await this.transport.send(r);
-          if (limit === undefined || res.status < 200 || res.status >= 300) return res;
-          return bufferedResponse(res, await res.bytes(limit, req.tooLarge));
-        },
-        r.signal,
-      );
+    const buffered =
+      (limit: number | undefined, tooLarge?: () => Error) =>
+      (r: HttpRequest): Promise<HttpResponse> =>
+        this.retrier.run(
+          r.url.host,
+          async () => {
+            const res = await this.transport.send(r);
+            if (limit === undefined || res.status < 200 || res.status >= 300) return res;
+            return bufferedResponse(res, await res.bytes(limit, tooLarge));
+          },
+          r.signal,
+        );
+    const send = buffered(req.bufferLimit, req.tooLarge);
+    // Token responses are small (auth.ts caps them): read them inside the retry loop too.
+    const tokenSend = buffered(TOKEN_BODY_LIMIT, () => new ZtocError('REGISTRY_PROTOCOL', `token server answered more than ${TOKEN_BODY_LIMIT} bytes`));
     const httpReq: HttpRequest = { method: req.method, url: req.url };
     if (req.headers !== undefined) httpReq.headers = req.headers;
     if (req.body !== undefined) httpReq.body = req.body;
@@ -134,7 +138,7 @@ export class RegistryClient {
     return this.auth.send(
       { host, credentialHost: req.registry, ...(req.repository !== undefined ? { repository: req.repository } : {}), scopes: req.scopes, request: httpReq },
       send,
-      plainSend,
+      tokenSend,
     );
   }
 

@@ -15,6 +15,8 @@ export interface TransportOptions {
   userAgent?: string;
   /** Skip TLS certificate verification (HTTPS is still used). */
   insecure?: boolean;
+  /** Extra CA certificate(s), PEM, trusted for HTTPS (like `--ca-file`). */
+  ca?: string | Buffer | Array<string | Buffer>;
   /** Default 30 s. */
   connectTimeoutMs?: number;
   /** Time to wait for response headers. Default 60 s. */
@@ -197,7 +199,11 @@ export class HttpTransport {
       this.ownsDispatcher = false;
     } else {
       this.dispatcher = new Agent({
-        connect: { rejectUnauthorized: opts.insecure !== true, timeout: opts.connectTimeoutMs ?? 30_000 },
+        connect: {
+          rejectUnauthorized: opts.insecure !== true,
+          timeout: opts.connectTimeoutMs ?? 30_000,
+          ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
+        },
         headersTimeout: this.headersTimeoutMs,
         bodyTimeout: this.bodyTimeoutMs,
       });

@@ -19,6 +19,8 @@ export interface StartRegistryOptions {
   password?: string;
   /** Extra token-server options (auth: 'token'). */
   token?: TokenServerOptions;
+  /** Serve HTTPS with a fresh self-signed certificate for 127.0.0.1 (see RunningRegistry.caCertPath). */
+  tls?: boolean;
 }
 
 export interface RunningRegistry {
@@ -30,6 +32,8 @@ export interface RunningRegistry {
   username?: string;
   password?: string;
   tokenServer?: TokenServer;
+  /** With tls: the PEM certificate to trust. */
+  caCertPath?: string;
   stop(): Promise<void>;
 }
 
@@ -97,13 +101,26 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Ru
       `    issuer: ${tokenServer.issuer}\n    rootcertbundle: ${tokenServer.certPath}\n`;
   }
 
+  let tlsYaml = '';
+  let caCertPath: string | undefined;
+  if (opts.tls === true) {
+    requireBinary('openssl', 'openssl');
+    caCertPath = join(dir, 'tls.crt');
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'tls.key'), '-out', caCertPath, '-subj', '/CN=127.0.0.1', '-days', '2', '-sha256', '-addext', 'subjectAltName=IP:127.0.0.1'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    tlsYaml = `  tls:\n    certificate: ${caCertPath}\n    key: ${join(dir, 'tls.key')}\n`;
+  }
+
   let lastErr = '';
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
     const host = `127.0.0.1:${port}`;
     const config =
       `version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\n` +
-      `  delete:\n    enabled: true\nhttp:\n  addr: ${host}\n  secret: loopback-test-only\n${authYaml}`;
+      `  delete:\n    enabled: true\nhttp:\n  addr: ${host}\n  secret: loopback-test-only\n${tlsYaml}${authYaml}`;
     writeFileSync(join(dir, 'config.yml'), config);
     const child: ChildProcess = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -118,7 +135,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Ru
     let up = false;
     while (Date.now() < deadline && !exited) {
       const status = await probe(`http://${host}/v2/`);
-      // 401 means "up, auth required".
+      // 401 means "up, auth required"; a TLS listener answers plain HTTP with 400, which also means "up".
       if (status !== undefined) {
         up = true;
         break;
@@ -128,7 +145,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Ru
     if (up) {
       const running: RunningRegistry = {
         host,
-        url: `http://${host}`,
+        url: `${opts.tls === true ? 'https' : 'http'}://${host}`,
         dir,
         async stop() {
           if (!exited) {
@@ -147,6 +164,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Ru
         running.password = password;
       }
       if (tokenServer !== undefined) running.tokenServer = tokenServer;
+      if (caCertPath !== undefined) running.caCertPath = caCertPath;
       return running;
     }
     if (!exited) child.kill('SIGKILL');

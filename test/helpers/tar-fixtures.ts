@@ -269,6 +269,8 @@ def add(tf, name, data=b'', **kw):
     tf.addfile(ti, io.BytesIO(data) if data else None)
 with tarfile.open(out, 'w', format=fmt) as tf:
     add(tf, 'nano.txt', b'nanosecond mtime\n', mtime=1700000000.4997788)
+    if kind == 'pax':
+        add(tf, 'nano-record.txt', b'', mtime=1700000000, pax_headers={'mtime': '1700000000.4997788'})
     add(tf, 'neg.txt', b'negative mtime\n', mtime=-86401)
     add(tf, 'biguid.txt', b'big ids\n', uid=3000000000, gid=4294967295, mtime=1700000000)
     add(tf, 'longuname.txt', b'x', uname='u' * 40, gname='g' * 40, mtime=1700000000)

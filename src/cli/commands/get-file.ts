@@ -1,5 +1,6 @@
-// Owns `ztoc get-file`: read one file through a zTOC, from a local layer file
-// (`--ztoc Z --layer L PATH`) or, later, from an image through its SOCI index.
+// Owns `ztoc get-file`: read one file through a zTOC, either from a local layer file
+// (`--ztoc Z --layer L PATH`) or from an image through its SOCI index (`IMAGE PATH`), fetching
+// only the spans that hold the file.
 
 import { readFile } from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
@@ -7,42 +8,74 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { ZtocError } from '../../errors.js';
+import { openImage } from '../../image/open.js';
+import { getFileFromImage } from '../../jobs/inspect.js';
+import type { Platform } from '../../oci/types.js';
 import { decodeZtoc } from '../../ztoc/decode.js';
 import { extractFile, fileRangeReader, findEntry } from '../../ztoc/extract.js';
+import { log } from '../io.js';
+import { addRegistryFlags, collectPlatform, registryOptions, type RegistryFlags } from '../registry-flags.js';
 
-interface GetFileFlags {
+interface GetFileFlags extends RegistryFlags {
   ztoc?: string;
   layer?: string;
   output?: string;
+  platform?: Platform[];
+  verbose?: boolean;
 }
 
 async function writeOut(chunks: AsyncIterable<Uint8Array>, output: string | undefined): Promise<void> {
-  const dest = output === undefined || output === '-' ? process.stdout : createWriteStream(output);
-  await pipeline(Readable.from(chunks), dest, { end: dest !== process.stdout });
+  const toStdout = output === undefined || output === '-';
+  const dest = toStdout ? process.stdout : createWriteStream(output);
+  await pipeline(Readable.from(chunks), dest, { end: !toStdout });
+}
+
+async function fromLayerFile(path: string, flags: GetFileFlags): Promise<void> {
+  const z = decodeZtoc(await readFile(flags.ztoc!));
+  const entry = findEntry(z, path);
+  if (entry === undefined) throw new ZtocError('FILE_NOT_FOUND', `${path}: no such file in the zTOC`);
+  const layer = await fileRangeReader(flags.layer!);
+  try {
+    if (layer.size !== z.compressedArchiveSize) {
+      throw new ZtocError('ZTOC_MISMATCH', `layer is ${layer.size} bytes but the zTOC was built from ${z.compressedArchiveSize} bytes`, {
+        layer: flags.layer!,
+      });
+    }
+    const data = extractFile(z, entry, layer.read);
+    await writeOut(data, flags.output);
+  } finally {
+    await layer.close();
+  }
 }
 
 export function registerGetFile(program: Command): void {
-  program
+  const cmd = program
     .command('get-file')
     .description('read one file through a zTOC, fetching and inflating only the spans that hold it')
-    .argument('<path>', 'file path inside the layer (/usr/bin/x, usr/bin/x and ./usr/bin/x are the same)')
-    .requiredOption('--ztoc <file>', 'zTOC file')
-    .requiredOption('--layer <file>', 'the compressed layer the zTOC was built from')
+    .usage('IMAGE PATH [options]  |  --ztoc Z --layer L PATH [options]')
+    .argument('<image-or-path>', 'image reference, or the file path when --ztoc/--layer are given')
+    .argument('[path]', 'file path inside the image (/usr/bin/x, usr/bin/x and ./usr/bin/x are the same)')
+    .option('--ztoc <file>', 'a local zTOC file (with --layer)')
+    .option('--layer <file>', 'the local compressed layer the zTOC was built from')
+    .option('--platform <os/arch[/variant]>', 'platform of a multi-platform image (default: this host)', collectPlatform)
     .option('-o, --output <file>', 'write the file here instead of stdout')
-    .action(async (path: string, flags: GetFileFlags) => {
-      const z = decodeZtoc(await readFile(flags.ztoc!));
-      const entry = findEntry(z, path);
-      if (entry === undefined) throw new ZtocError('FILE_NOT_FOUND', `${path}: no such file in the zTOC`);
-      const layer = await fileRangeReader(flags.layer!);
-      try {
-        if (layer.size !== z.compressedArchiveSize) {
-          throw new ZtocError('ZTOC_MISMATCH', `layer is ${layer.size} bytes but the zTOC was built from ${z.compressedArchiveSize} bytes`, {
-            layer: flags.layer!,
-          });
-        }
-        await writeOut(extractFile(z, entry, layer.read), flags.output);
-      } finally {
-        await layer.close();
-      }
-    });
+    .option('-v, --verbose', 'say on stderr which layer served the file');
+  addRegistryFlags(cmd).action(async (first: string, second: string | undefined, flags: GetFileFlags) => {
+    if (flags.ztoc !== undefined || flags.layer !== undefined) {
+      if (flags.ztoc === undefined || flags.layer === undefined) throw new ZtocError('INVALID_ARGUMENT', '--ztoc and --layer go together');
+      if (second !== undefined) throw new ZtocError('INVALID_ARGUMENT', 'with --ztoc/--layer give only the file path');
+      await fromLayerFile(first, flags);
+      return;
+    }
+    if (second === undefined) throw new ZtocError('INVALID_ARGUMENT', 'usage: ztoc get-file IMAGE PATH, or ztoc get-file --ztoc Z --layer L PATH');
+    const opened = await openImage(first, await registryOptions(flags));
+    try {
+      const platform = flags.platform?.[0];
+      const r = await getFileFromImage(opened.store, opened.reference, second, platform ? { platform } : {});
+      if (flags.verbose) log(`${second}: ${r.entry.size} bytes from layer ${r.layer.digest}${r.viaZtoc ? ' via its zTOC' : ' (no zTOC: read whole)'}`);
+      await writeOut(r.data, flags.output);
+    } finally {
+      await opened.store.close();
+    }
+  });
 }

@@ -1,0 +1,75 @@
+// Owns the ImageStore over one registry repository, on top of src/registry's Repository.
+
+import { ZtocError } from '../errors.js';
+import { Repository } from '../registry/index.js';
+import { sha256Digest } from '../oci/digest.js';
+import type { Descriptor, ImageIndex, ImageManifest } from '../oci/types.js';
+import type { FetchedDocument, ImageStore, ParsedDocument, ReferrerMechanism } from './store.js';
+
+function toDoc(m: { manifest?: ImageManifest | ImageIndex }, what: string): ParsedDocument {
+  const doc = m.manifest;
+  if (doc === undefined) throw new ZtocError('MANIFEST_INVALID', `${what} is not an image manifest or index`);
+  return 'manifests' in doc ? { kind: 'index', index: doc } : { kind: 'manifest', manifest: doc };
+}
+
+export class RegistryStore implements ImageStore {
+  readonly kind = 'registry' as const;
+  readonly display: string;
+
+  constructor(readonly repo: Repository) {
+    this.display = `${repo.registry}/${repo.name}`;
+  }
+
+  async resolve(reference: string): Promise<FetchedDocument> {
+    const m = await this.repo.resolve(reference);
+    return { descriptor: m.descriptor, bytes: m.bytes, doc: toDoc(m, `${this.display}:${reference}`) };
+  }
+
+  async fetchDocument(desc: Descriptor): Promise<FetchedDocument> {
+    const m = await this.repo.resolve(desc.digest);
+    if (desc.size >= 0 && m.bytes.length !== desc.size) {
+      throw new ZtocError('SIZE_MISMATCH', `manifest ${desc.digest} is ${m.bytes.length} bytes, its descriptor says ${desc.size}`);
+    }
+    return { descriptor: m.descriptor, bytes: m.bytes, doc: toDoc(m, `${this.display}@${desc.digest}`) };
+  }
+
+  openBlob(desc: Descriptor): AsyncIterable<Uint8Array> {
+    return this.repo.fetchBlob(desc);
+  }
+
+  fetchBlob(desc: Descriptor, maxBytes: number): Promise<Buffer> {
+    return this.repo.fetchBlobBytes(desc, { maxBytes });
+  }
+
+  readRange(digest: string, start: number, end: number): Promise<Uint8Array> {
+    return this.repo.fetchBlobRange(digest, start, end);
+  }
+
+  async pushBlob(desc: Descriptor, bytes: Uint8Array, mountFrom?: string): Promise<'exists' | 'pushed' | 'mounted'> {
+    if (mountFrom !== undefined && mountFrom !== this.repo.name) {
+      if (await this.repo.blobExists(desc.digest)) return 'exists';
+      return this.repo.mountBlob(desc, mountFrom, bytes);
+    }
+    return this.repo.pushBlob(desc, bytes);
+  }
+
+  async pushManifest(reference: string | undefined, bytes: Uint8Array, mediaType: string): Promise<Descriptor> {
+    const r = await this.repo.pushManifest(reference ?? sha256Digest(bytes), bytes, mediaType);
+    return { mediaType, digest: r.digest, size: bytes.length };
+  }
+
+  referrers(subjectDigest: string, artifactType?: string): Promise<Descriptor[]> {
+    return this.repo.referrers(subjectDigest, artifactType);
+  }
+
+  async pushReferrer(bytes: Uint8Array, manifest: ImageManifest): Promise<{ descriptor: Descriptor; mechanism: ReferrerMechanism }> {
+    if (manifest.subject === undefined) throw new ZtocError('INVALID_ARGUMENT', 'a referrer needs a subject');
+    const info = { config: manifest.config, subject: manifest.subject, ...(manifest.annotations ? { annotations: manifest.annotations } : {}) };
+    const r = await this.repo.pushReferrer(bytes, manifest.mediaType ?? 'application/vnd.oci.image.manifest.v1+json', info);
+    return { descriptor: r.descriptor, mechanism: r.mechanism };
+  }
+
+  async close(): Promise<void> {
+    await this.repo.close();
+  }
+}

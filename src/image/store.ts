@@ -1,0 +1,40 @@
+// Owns the one interface the jobs use to talk to an image, wherever it lives: a registry
+// repository or an OCI image layout on disk. Reads are verified; writes are blobs and manifests,
+// and referrers are listed and recorded the way the store supports (referrers API, tag fallback,
+// or index.json entries with a subject).
+
+import type { Descriptor, ImageIndex, ImageManifest } from '../oci/types.js';
+
+export type ParsedDocument = { kind: 'manifest'; manifest: ImageManifest } | { kind: 'index'; index: ImageIndex };
+
+export interface FetchedDocument {
+  descriptor: Descriptor;
+  bytes: Buffer;
+  doc: ParsedDocument;
+}
+
+export type ReferrerMechanism = 'api' | 'tag' | 'layout';
+
+export interface ImageStore {
+  readonly kind: 'registry' | 'layout';
+  /** The repository or layout, for messages (`127.0.0.1:5000/app`, `oci:./dir`). */
+  readonly display: string;
+  /** Resolves a tag or digest to the manifest or index it names, verified. */
+  resolve(reference: string): Promise<FetchedDocument>;
+  /** Fetches a manifest or index by descriptor, verified against its digest. */
+  fetchDocument(desc: Descriptor): Promise<FetchedDocument>;
+  /** Streams a blob; the store checks size and digest when the stream ends. */
+  openBlob(desc: Descriptor): AsyncIterable<Uint8Array>;
+  fetchBlob(desc: Descriptor, maxBytes: number): Promise<Buffer>;
+  /** Compressed bytes [start, end) of a blob. */
+  readRange(digest: string, start: number, end: number): Promise<Uint8Array>;
+  /** Uploads a blob unless present; with `mountFrom`, tries a cross-repository mount first. */
+  pushBlob(desc: Descriptor, bytes: Uint8Array, mountFrom?: string): Promise<'exists' | 'pushed' | 'mounted'>;
+  /** Stores a manifest by digest, or under a tag. */
+  pushManifest(reference: string | undefined, bytes: Uint8Array, mediaType: string): Promise<Descriptor>;
+  /** Manifests whose `subject` is `subjectDigest`, optionally of one artifact type. */
+  referrers(subjectDigest: string, artifactType?: string): Promise<Descriptor[]>;
+  /** Stores a manifest that has a `subject` and records it as a referrer. */
+  pushReferrer(bytes: Uint8Array, manifest: ImageManifest): Promise<{ descriptor: Descriptor; mechanism: ReferrerMechanism }>;
+  close(): Promise<void>;
+}

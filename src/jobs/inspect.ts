@@ -1,0 +1,219 @@
+// Owns the read side of an indexed image: finding its SOCI indexes (v1 referrers and the v2
+// manifest annotation), reading one file through them with range reads the way the snapshotter
+// does (topmost layer wins, whiteouts hide), and verifying every zTOC against its layer.
+
+import { createGunzip } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { ZtocError } from '../errors.js';
+import type { FetchedDocument, ImageStore } from '../image/store.js';
+import { formatPlatform, hostPlatform, matchPlatform, selectManifests } from '../oci/platform.js';
+import { layerCompression, MediaType, type Descriptor, type ImageManifest, type Platform } from '../oci/types.js';
+import { ANNOTATION_INDEX_DIGEST, parseSociIndex, type SociIndexInfo } from '../soci/index.js';
+import { byteString, utf8 } from '../tar/bytes.js';
+import { TarScanner } from '../tar/scanner.js';
+import type { TocEntry } from '../tar/types.js';
+import { decodeZtoc } from '../ztoc/decode.js';
+import { cleanName, extractFile, type RangeReader } from '../ztoc/extract.js';
+import type { Ztoc } from '../ztoc/model.js';
+import { verifyZtoc, type VerifyReport } from '../ztoc/verify.js';
+
+const MAX_ZTOC_BYTES = 1 << 30;
+/** Layers without a zTOC are read whole (they are below min-layer-size); refuse absurd ones. */
+const MAX_PLAIN_LAYER = 512 * 1024 * 1024;
+
+export interface PlatformManifest {
+  descriptor: Descriptor;
+  manifest: ImageManifest;
+  platform: Platform | undefined;
+}
+
+/** The platform manifests of an image: all runnable ones, or those matching `platforms`. */
+export async function platformManifests(store: ImageStore, root: FetchedDocument, platforms?: Platform[]): Promise<PlatformManifest[]> {
+  if (root.doc.kind === 'manifest') return [{ descriptor: root.descriptor, manifest: root.doc.manifest, platform: root.descriptor.platform }];
+  const index = root.doc.index;
+  const wanted = platforms === undefined ? selectManifests(index, 'all') : platforms.flatMap((p) => selectManifests(index, p));
+  if (wanted.length === 0) {
+    throw new ZtocError('PLATFORM_NOT_FOUND', `no manifest for ${platforms?.map(formatPlatform).join(', ') ?? 'any platform'} in the image index`);
+  }
+  const out: PlatformManifest[] = [];
+  for (const d of wanted) {
+    if (out.some((o) => o.descriptor.digest === d.digest)) continue;
+    const m = await store.fetchDocument(d);
+    if (m.doc.kind !== 'manifest') continue;
+    out.push({ descriptor: { ...m.descriptor, digest: d.digest }, manifest: m.doc.manifest, platform: d.platform });
+  }
+  return out;
+}
+
+export interface FoundSociIndex {
+  descriptor: Descriptor;
+  info: SociIndexInfo;
+  /** How it was found: a v1 referrer, or the v2 manifest annotation. */
+  via: 'referrer' | 'annotation';
+}
+
+/** Every SOCI index of one platform manifest: v1 referrers, then the v2 annotation if present. */
+export async function findSociIndexes(store: ImageStore, pm: PlatformManifest): Promise<FoundSociIndex[]> {
+  const out: FoundSociIndex[] = [];
+  for (const r of await store.referrers(pm.descriptor.digest, MediaType.SociIndexV1)) {
+    const doc = await store.fetchDocument(r);
+    out.push({ descriptor: r, info: parseSociIndex(doc.bytes), via: 'referrer' });
+  }
+  const v2 = pm.manifest.annotations?.[ANNOTATION_INDEX_DIGEST];
+  if (v2 !== undefined) {
+    const doc = await store.fetchDocument({ mediaType: MediaType.OciManifest, digest: v2, size: -1 });
+    out.push({ descriptor: { ...doc.descriptor, artifactType: MediaType.SociIndexV2 }, info: parseSociIndex(doc.bytes), via: 'annotation' });
+  }
+  return out;
+}
+
+async function fetchZtoc(store: ImageStore, d: Descriptor): Promise<Ztoc> {
+  return decodeZtoc(await store.fetchBlob(d, MAX_ZTOC_BYTES));
+}
+
+/** A layer's file list: from its zTOC when it has one, else by reading the (small) layer whole. */
+interface LayerView {
+  layer: Descriptor;
+  entries: TocEntry[];
+  read(entry: TocEntry): AsyncGenerator<Uint8Array>;
+}
+
+async function plainLayerView(store: ImageStore, layer: Descriptor): Promise<LayerView> {
+  const blob = await store.fetchBlob(layer, MAX_PLAIN_LAYER);
+  const kind = layerCompression(layer.mediaType);
+  if (kind !== 'gzip' && kind !== 'tar') throw new ZtocError('LAYER_UNSUPPORTED', `layer ${layer.digest} is ${layer.mediaType}`, { layer: layer.digest });
+  const parts: Buffer[] = [];
+  const src = kind === 'gzip' ? Readable.from([blob]).pipe(createGunzip()) : Readable.from([blob]);
+  for await (const c of src) parts.push(c as Buffer);
+  const tar = Buffer.concat(parts);
+  const scanner = new TarScanner();
+  scanner.push(tar);
+  const { entries } = scanner.end();
+  return {
+    layer,
+    entries,
+    async *read(e) {
+      yield tar.subarray(e.offset, e.offset + e.size);
+    },
+  };
+}
+
+function whiteoutHides(entries: TocEntry[], want: string): boolean {
+  // `dir/.wh.name` hides dir/name (and below); `dir/.wh..wh..opq` hides everything below dir.
+  const parts = want.split('/');
+  for (const e of entries) {
+    const n = cleanName(e.name);
+    const slash = n.lastIndexOf('/');
+    const dir = slash < 0 ? '' : n.slice(0, slash);
+    const base = n.slice(slash + 1);
+    if (!base.startsWith('.wh.')) continue;
+    if (base === '.wh..wh..opq') {
+      if (dir === '' || want.startsWith(`${dir}/`)) return true;
+      continue;
+    }
+    const hidden = dir === '' ? base.slice(4) : `${dir}/${base.slice(4)}`;
+    for (let i = 1; i <= parts.length; i++) if (parts.slice(0, i).join('/') === hidden) return true;
+  }
+  return false;
+}
+
+export interface GetFileResult {
+  entry: TocEntry;
+  layer: Descriptor;
+  viaZtoc: boolean;
+  data: AsyncGenerator<Uint8Array>;
+}
+
+/**
+ * Reads one file of an image through its SOCI index: the topmost layer holding PATH wins and a
+ * whiteout above it hides it, as in the overlay the snapshotter mounts. Layers with a zTOC are read
+ * with range requests for the spans that hold the file; others are read whole.
+ */
+export async function getFileFromImage(
+  store: ImageStore,
+  reference: string | undefined,
+  path: string,
+  opts: { platform?: Platform } = {},
+): Promise<GetFileResult> {
+  const root = await store.resolve(reference ?? 'latest');
+  const pms = await platformManifests(store, root, root.doc.kind === 'index' ? [opts.platform ?? hostPlatform()] : undefined);
+  const pm = pms[0]!;
+  if (opts.platform && pm.platform && !matchPlatform(opts.platform, pm.platform)) {
+    throw new ZtocError('PLATFORM_NOT_FOUND', `image is ${formatPlatform(pm.platform)}`);
+  }
+  const found = await findSociIndexes(store, pm);
+  if (found.length === 0) {
+    throw new ZtocError('ZTOC_NOT_FOUND', `no SOCI index refers to ${pm.descriptor.digest}: run ztoc index first`);
+  }
+  const index = found[0]!.info;
+  const want = cleanName(byteString(path));
+  const layers = pm.manifest.layers;
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const layer = layers[i]!;
+    const ztocDesc = index.ztocByLayer.get(layer.digest);
+    let view: LayerView;
+    if (ztocDesc !== undefined) {
+      const z = await fetchZtoc(store, ztocDesc);
+      const read: RangeReader = (s, e) => store.readRange(layer.digest, s, e);
+      view = { layer, entries: z.entries, read: (e) => extractFile(z, e, read) };
+    } else {
+      view = await plainLayerView(store, layer);
+    }
+    let hit: TocEntry | undefined;
+    for (const e of view.entries) if (cleanName(e.name) === want) hit = e;
+    if (hit !== undefined) {
+      if (hit.type === 'hardlink') {
+        const target = cleanName(hit.linkname);
+        hit = view.entries.find((e) => cleanName(e.name) === target && e.type === 'reg') ?? hit;
+      }
+      if (hit.type !== 'reg') {
+        throw new ZtocError('INVALID_ARGUMENT', `${path} is a ${hit.type}${hit.linkname ? ` -> ${utf8(hit.linkname)}` : ''}, not a regular file`);
+      }
+      return { entry: hit, layer, viaZtoc: ztocDesc !== undefined, data: view.read(hit) };
+    }
+    if (whiteoutHides(view.entries, want)) break;
+  }
+  throw new ZtocError('FILE_NOT_FOUND', `${path}: no such file in ${store.display}`);
+}
+
+export interface VerifiedLayer {
+  platform: string;
+  layer: string;
+  ztoc: string;
+  report: VerifyReport;
+}
+
+/** Checks every zTOC of every SOCI index of the image against its layer; throws on the first mismatch. */
+export async function verifyImage(
+  store: ImageStore,
+  reference: string | undefined,
+  opts: { platforms?: Platform[]; onLayer?: (v: VerifiedLayer) => void } = {},
+): Promise<{ indexes: number; layers: VerifiedLayer[] }> {
+  const root = await store.resolve(reference ?? 'latest');
+  const pms = await platformManifests(store, root, opts.platforms);
+  const layers: VerifiedLayer[] = [];
+  let indexes = 0;
+  for (const pm of pms) {
+    const found = await findSociIndexes(store, pm);
+    if (found.length === 0) throw new ZtocError('ZTOC_NOT_FOUND', `no SOCI index refers to ${pm.descriptor.digest}`);
+    for (const f of found) {
+      indexes++;
+      for (const z of f.info.ztocs) {
+        const layer = pm.manifest.layers.find((l) => l.digest === z.layerDigest);
+        if (layer === undefined) {
+          throw new ZtocError('ZTOC_MISMATCH', `SOCI index ${f.descriptor.digest} has a zTOC for ${z.layerDigest}, which is not a layer of ${pm.descriptor.digest}`);
+        }
+        try {
+          const ztoc = await fetchZtoc(store, z.ztoc);
+          const report = await verifyZtoc(ztoc, (s, e) => store.readRange(layer.digest, s, e), store.openBlob(layer));
+          const v = { platform: pm.platform ? formatPlatform(pm.platform) : 'default', layer: layer.digest, ztoc: z.ztoc.digest, report };
+          layers.push(v);
+          opts.onLayer?.(v);
+        } catch (err) {
+          throw ZtocError.withLayer(err, layer.digest);
+        }
+      }
+    }
+  }
+  return { indexes, layers };
+}
