@@ -75,7 +75,7 @@ describe('tar scanner errors', () => {
   });
 
   it('malformed PAX records: TAR_BAD_HEADER at the PAX header', () => {
-    for (const body of ['garbage', '11 path=x\n', '7 a=b\n', '5 =\n\n', '6 a=b.', '6 ab=\n']) {
+    for (const body of ['garbage', '11 path=x\n', '7 a=b\n', '5 =\n\n', '6 a=b.']) {
       const e = err(concat([A, pax(body), A, END]));
       assert.equal(e.code, 'TAR_BAD_HEADER', JSON.stringify(body));
       assert.equal(e.offset, 1024);
@@ -108,10 +108,10 @@ describe('tar scanner errors', () => {
     const ok = new TarScanner({ maxSpecialFileSize: 200 });
     ok.push(bytes);
     assert.equal(ok.end().entries.length, 2);
-    const few = new TarScanner({ maxEntries: 2 });
+    const few = new TarScanner({ maxEntries: 1 });
     assert.throws(
       () => few.push(bytes),
-      (e: unknown) => e instanceof ZtocError && e.code === 'TAR_LIMIT' && /more than 2 entries/.test(e.message),
+      (e: unknown) => e instanceof ZtocError && e.code === 'TAR_LIMIT' && /more than 1 entries/.test(e.message),
     );
   });
 

@@ -35,7 +35,9 @@ export class LayoutStore implements ImageStore {
   async fetchDocument(desc: Descriptor): Promise<FetchedDocument> {
     const bytes = await this.layout.readBlob(desc.digest, desc.size >= 0 ? desc.size : undefined);
     const { doc, mediaType } = toDoc(bytes, desc.mediaType || undefined);
-    return { descriptor: { mediaType, digest: desc.digest, size: bytes.length }, bytes, doc };
+    const descriptor: Descriptor = { mediaType, digest: desc.digest, size: bytes.length };
+    if (desc.platform !== undefined) descriptor.platform = desc.platform;
+    return { descriptor, bytes, doc };
   }
 
   openBlob(desc: Descriptor): AsyncIterable<Uint8Array> {
