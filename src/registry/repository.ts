@@ -289,6 +289,14 @@ export class Repository {
    * and digest must match the descriptor (SIZE_MISMATCH / DIGEST_MISMATCH naming the blob).
    */
   async *fetchBlob(desc: Descriptor, opts: FetchBlobOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
+    try {
+      yield* this.streamBlob(desc, opts);
+    } catch (err) {
+      throw ZtocError.withLayer(err, desc.digest);
+    }
+  }
+
+  private async *streamBlob(desc: Descriptor, opts: FetchBlobOptions): AsyncGenerator<Uint8Array, void, undefined> {
     if (!isSha256Digest(desc.digest)) {
       throw new ZtocError('INVALID_ARGUMENT', `blob ${desc.digest}: only sha256 digests can be verified`, { layer: desc.digest });
     }

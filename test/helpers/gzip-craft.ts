@@ -146,9 +146,10 @@ export interface FlushedGzip {
  * `piece` bytes, then finishing. Each sync flush ends the current deflate block and appends an
  * empty stored block (00 00 ff ff after its 3-bit header), so the output is byte-aligned at every
  * flushEnds[k]. With a piece far below zlib's 16K-symbol buffer, each piece is exactly one block.
- * The remainder (< piece bytes, possibly empty) goes into the final block.
+ * The remainder (< piece bytes, possibly empty) goes into the final block. `leadingFlush` first
+ * writes an empty stored block before any data.
  */
-export async function syncFlushedGzip(data: Uint8Array, piece: number, level = 6): Promise<FlushedGzip> {
+export async function syncFlushedGzip(data: Uint8Array, piece: number, level = 6, leadingFlush = false): Promise<FlushedGzip> {
   const gz = createGzip({ level, memLevel: 8 });
   const chunks: Buffer[] = [];
   let produced = 0;
@@ -162,6 +163,12 @@ export async function syncFlushedGzip(data: Uint8Array, piece: number, level = 6
   });
   const flushEnds: number[] = [];
   const flushOuts: number[] = [];
+  if (leadingFlush) {
+    // An empty stored block before any data (its end is recorded with out = 0).
+    await new Promise<void>((r) => gz.flush(zc.Z_SYNC_FLUSH, () => r()));
+    flushEnds.push(produced);
+    flushOuts.push(0);
+  }
   let off = 0;
   for (; off + piece <= data.length; off += piece) {
     gz.write(data.subarray(off, off + piece));

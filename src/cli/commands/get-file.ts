@@ -42,7 +42,7 @@ async function fromLayerFile(path: string, flags: GetFileFlags): Promise<void> {
       });
     }
     const data = extractFile(z, entry, layer.read);
-    await writeOut(data, flags.output);
+    await writeOut(data, flags.output).catch((err: unknown) => Promise.reject(ZtocError.withLayer(err, flags.layer!)));
   } finally {
     await layer.close();
   }
