@@ -64,7 +64,12 @@ export class RegistryStore implements ImageStore {
 
   async pushReferrer(bytes: Uint8Array, manifest: ImageManifest): Promise<{ descriptor: Descriptor; mechanism: ReferrerMechanism }> {
     if (manifest.subject === undefined) throw new ZtocError('INVALID_ARGUMENT', 'a referrer needs a subject');
-    const info = { config: manifest.config, subject: manifest.subject, ...(manifest.annotations ? { annotations: manifest.annotations } : {}) };
+    const info = {
+      config: manifest.config,
+      subject: manifest.subject,
+      ...(manifest.artifactType ? { artifactType: manifest.artifactType } : {}),
+      ...(manifest.annotations ? { annotations: manifest.annotations } : {}),
+    };
     const r = await this.repo.pushReferrer(bytes, manifest.mediaType ?? 'application/vnd.oci.image.manifest.v1+json', info);
     return { descriptor: r.descriptor, mechanism: r.mechanism };
   }
