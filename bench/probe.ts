@@ -2,7 +2,7 @@
 // inflate-only loop over the same addon (Z_NO_FLUSH, no checkpoints, hashing or TOC). Prints one
 // JSON line with wall time, CPU time and peak RSS of this process (worker threads included).
 
-import { createReadStream } from 'node:fs';
+import { readFileChunks } from '../src/ztoc/source.js';
 import { buildZtoc } from '../src/ztoc/build.js';
 import { CheckpointInflater } from '../src/inflate/inflater.js';
 
@@ -12,14 +12,14 @@ const cpu0 = process.cpuUsage();
 let outBytes = 0;
 if (mode === 'inflate-only') {
   const inf = new CheckpointInflater(0, false);
-  for await (const chunk of createReadStream(layer, { highWaterMark: 1 << 20 })) {
-    inf.write(chunk as Buffer, (o) => {
+  for await (const chunk of readFileChunks(layer)) {
+    inf.write(chunk, (o) => {
       outBytes += o.length;
     });
   }
   inf.end();
 } else {
-  const r = await buildZtoc(createReadStream(layer, { highWaterMark: 1 << 20 }), {
+  const r = await buildZtoc(readFileChunks(layer), {
     spanSize: span === undefined ? undefined : Number(span),
     kind: 'auto',
     thread: mode === 'build-inline' ? 'inline' : 'worker',

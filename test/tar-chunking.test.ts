@@ -7,12 +7,26 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { ZtocError } from '../src/errors.js';
+import { TarScanner } from '../src/tar/scanner.js';
 import { craftedCases } from './helpers/tar-crafted.js';
 import { makeTree, scan, type ScanOutcome } from './helpers/tar-fixtures.js';
 
 function summary(o: ScanOutcome): unknown {
   if ('err' in o) return { code: o.err.code, offset: o.err.offset, message: o.err.message, entry: o.err.entry };
   return o.ok;
+}
+
+/** Scan view[start, end) pushed in `step`-byte pieces of the same view. */
+function scanView(view: Uint8Array, start: number, end: number, step: number): unknown {
+  const s = new TarScanner();
+  try {
+    for (let i = start; i < end; i += step) s.push(view, i, Math.min(end, i + step));
+    return s.end();
+  } catch (e) {
+    if (e instanceof ZtocError) return { code: e.code, offset: e.offset, message: e.message, entry: e.entry };
+    throw e;
+  }
 }
 
 const SPLITS: Array<number | { seed: number; max: number }> = [
@@ -40,6 +54,22 @@ describe('tar scanner chunking invariance', () => {
       // 1-byte feeding of the 1 MiB bodies is slow and adds nothing over 7.
       const splits = c.bytes.length > 200_000 ? SPLITS.filter((s) => s !== 1) : SPLITS;
       checkInvariant(c.name, c.bytes, splits);
+    }
+  });
+
+  it('chunks at every byte alignment of the underlying ArrayBuffer', () => {
+    for (const c of craftedCases().filter((x) => x.bytes.length > 0 && x.bytes.length < 50_000)) {
+      const whole = summary(scan(c.bytes));
+      for (let shift = 0; shift < 8; shift++) {
+        const backing = new Uint8Array(c.bytes.length + 16);
+        backing.set(c.bytes, shift);
+        const view = new Uint8Array(backing.buffer, 1 + (shift % 3), backing.length - 4);
+        // The tar starts at view index shift - 1 - shift % 3 (may be negative: then skip).
+        const at = shift - 1 - (shift % 3);
+        if (at < 0) continue;
+        const s = scanView(view, at, at + c.bytes.length, 700 + shift);
+        assert.deepEqual(s, whole, `${c.name} shift ${shift}`);
+      }
     }
   });
 

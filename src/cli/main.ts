@@ -33,6 +33,10 @@ export function createProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // `ztoc get-file IMAGE PATH | head` closes the pipe early: that is not a failure.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT_OK);
+  });
   try {
     await createProgram().parseAsync(argv);
     return EXIT_OK;
@@ -46,6 +50,7 @@ export async function main(argv: string[]): Promise<number> {
       return err.code === 'INVALID_ARGUMENT' || err.code === 'REFERENCE_INVALID' ? EXIT_USAGE : EXIT_FAILURE;
     }
     const e = err as NodeJS.ErrnoException;
+    if (e?.code === 'EPIPE') return EXIT_OK;
     if (e && typeof e.code === 'string' && typeof e.message === 'string') {
       log(`ztoc: error: ${e.message}`);
       return EXIT_FAILURE;

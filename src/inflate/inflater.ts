@@ -37,22 +37,31 @@ export class CheckpointInflater {
 
   /** Inflates one chunk. `onOutput` gets views into a reused buffer, valid only during the call. */
   write(chunk: Uint8Array, onOutput: (out: Uint8Array) => void): void {
-    if (this.ended) throw new ZtocError('INTERNAL', 'write after end');
-    const n = native();
     let off = 0;
     for (;;) {
-      const status = n.builderInflate(this.h, chunk, off, this.out, this.info);
-      const consumed = this.info[0]!;
-      const produced = this.info[1]!;
+      const [consumed, produced] = this.inflateInto(chunk, off, this.out, onOutput);
       off += consumed;
-      this.totalIn = this.info[2]!;
-      this.members = this.info[6]!;
-      if (produced > 0) onOutput(this.out.subarray(0, produced));
-      if (status !== NativeStatus.Ok) throw this.error(status, n.builderMessage(this.h));
       // Done with this chunk once its input is used up and the output buffer was not the limit.
       if (off >= chunk.length && produced < this.out.length) break;
       if (consumed === 0 && produced === 0) break;
     }
+  }
+
+  /**
+   * One step: inflates `input[inOffset..]` into `output` until either runs out. Returns
+   * [consumed, produced]. Output produced before an error is handed to `onOutput` first.
+   */
+  inflateInto(input: Uint8Array, inOffset: number, output: Uint8Array, onOutput?: (out: Uint8Array) => void): [number, number] {
+    if (this.ended) throw new ZtocError('INTERNAL', 'write after end');
+    const n = native();
+    const status = n.builderInflate(this.h, input, inOffset, output, this.info);
+    const consumed = this.info[0]!;
+    const produced = this.info[1]!;
+    this.totalIn = this.info[2]!;
+    this.members = this.info[6]!;
+    if (produced > 0) onOutput?.(output.subarray(0, produced));
+    if (status !== NativeStatus.Ok) throw this.error(status, n.builderMessage(this.h));
+    return [consumed, produced];
   }
 
   /** Checkpoints found since the previous call, as [in, out, bits] triples. */

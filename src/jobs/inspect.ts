@@ -167,7 +167,7 @@ export async function getFileFromImage(
         hit = view.entries.find((e) => cleanName(e.name) === target && e.type === 'reg') ?? hit;
       }
       if (hit.type !== 'reg') {
-        throw new ZtocError('INVALID_ARGUMENT', `${path} is a ${hit.type}${hit.linkname ? ` -> ${utf8(hit.linkname)}` : ''}, not a regular file`);
+        throw new ZtocError('FILE_NOT_FOUND', `${path} is a ${hit.type}${hit.linkname ? ` -> ${utf8(hit.linkname)}` : ''}, not a regular file`);
       }
       return { entry: hit, layer, viaZtoc: ztocDesc !== undefined, data: view.read(hit) };
     }

@@ -1,6 +1,8 @@
 // Owns Go time semantics for tar timestamps: strconv.ParseInt, archive/tar parsePAXTime, time.Unix
 // normalisation, and time.Time.MarshalText() rendered in UTC (proleptic Gregorian, no Date).
 
+import { latin1 } from './bytes.js';
+
 const INT64_MAX = (1n << 63n) - 1n;
 const INT64_MIN = -(1n << 63n);
 
@@ -54,6 +56,58 @@ function unix(sec: number, nsec: number): GoTime {
   return { sec, nsec };
 }
 
+/** Result of parsePaxTimeInto. */
+export const paxTime: GoTime = { sec: 0, nsec: 0 };
+
+/**
+ * parsePaxTime without allocating in the common case (up to 15 digits of seconds): the result goes
+ * to paxTime. Returns false where Go returns ErrHeader.
+ */
+export function parsePaxTimeInto(s: string): boolean {
+  const len = s.length;
+  let i = 0;
+  let neg = false;
+  if (len > 0 && (s.charCodeAt(0) === 0x2b || s.charCodeAt(0) === 0x2d)) {
+    neg = s.charCodeAt(0) === 0x2d;
+    i = 1;
+  }
+  let sec = 0;
+  const digits0 = i;
+  for (; i < len; i++) {
+    const d = s.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) break;
+    sec = sec * 10 + d;
+  }
+  if (i === digits0 || i - digits0 > 15 || (i < len && s.charCodeAt(i) !== 0x2e)) {
+    const t = parsePaxTime(s); // rare: long numbers or errors, done exactly
+    if (t === null) return false;
+    paxTime.sec = t.sec;
+    paxTime.nsec = t.nsec;
+    return true;
+  }
+  let nsec = 0;
+  let scale = 1e8;
+  for (let k = i + 1; k < len; k++) {
+    const d = s.charCodeAt(k) - 0x30;
+    if (d < 0 || d > 9) return false;
+    if (scale >= 1) {
+      nsec += d * scale;
+      scale /= 10;
+    }
+  }
+  if (neg) {
+    sec = 0 - sec;
+    nsec = 0 - nsec;
+  }
+  if (nsec < 0) {
+    nsec += 1e9;
+    sec -= 1;
+  }
+  paxTime.sec = sec;
+  paxTime.nsec = nsec;
+  return true;
+}
+
 /**
  * Go archive/tar parsePAXTime. Returns null where Go returns ErrHeader.
  * Seconds beyond safe integers (necessarily outside MarshalText's year range) become NaN.
@@ -80,8 +134,13 @@ export function parsePaxTime(s: string): GoTime | null {
 const MIN_SEC = -62167219200; // 0000-01-01T00:00:00Z
 const MAX_SEC = 253402300799; // 9999-12-31T23:59:59Z
 
-function pad2(n: number): string {
-  return n < 10 ? '0' + n : '' + n;
+// The text is assembled as bytes and decoded once: a flat string, not a tree of concatenations.
+const tb = new Uint8Array(32);
+let lastDays = Number.NaN;
+
+function put2(p: number, v: number): void {
+  tb[p] = 0x30 + Math.floor(v / 10);
+  tb[p + 1] = 0x30 + (v % 10);
 }
 
 /**
@@ -92,6 +151,36 @@ export function goTimeText(sec: number, nsec: number): string {
   if (!(sec >= MIN_SEC && sec <= MAX_SEC)) return '';
   const days = Math.floor(sec / 86400);
   let sod = sec - days * 86400;
+  if (days !== lastDays) {
+    civilDate(days); // tb[0, 11) = "YYYY-MM-DDT"
+    lastDays = days;
+  }
+  const hh = Math.floor(sod / 3600);
+  sod -= hh * 3600;
+  const mm = Math.floor(sod / 60);
+  put2(11, hh);
+  tb[13] = 0x3a;
+  put2(14, mm);
+  tb[16] = 0x3a;
+  put2(17, sod - mm * 60);
+  let n = 19;
+  if (nsec !== 0) {
+    tb[n++] = 0x2e;
+    let div = 1e8;
+    let rest = nsec;
+    while (rest !== 0) {
+      const d = Math.floor(rest / div);
+      tb[n++] = 0x30 + d;
+      rest -= d * div;
+      div /= 10;
+    }
+  }
+  tb[n++] = 0x5a;
+  return latin1(tb, 0, n);
+}
+
+/** Writes "YYYY-MM-DDT" for a day number since 1970-01-01 into tb[0, 11). */
+function civilDate(days: number): void {
   // Civil date from days since 1970-01-01 (H. Hinnant's algorithm, valid for the proleptic calendar).
   const z = days + 719468;
   const era = Math.floor(z / 146097);
@@ -101,19 +190,12 @@ export function goTimeText(sec: number, nsec: number): string {
   const mp = Math.floor((5 * doy + 2) / 153);
   const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
   const m = mp < 10 ? mp + 3 : mp - 9;
-  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
-  const hh = Math.floor(sod / 3600);
-  sod -= hh * 3600;
-  const mm = Math.floor(sod / 60);
-  const ssec = sod - mm * 60;
-  let out =
-    ('000' + y).slice(-4) + '-' + pad2(m) + '-' + pad2(d) + 'T' + pad2(hh) + ':' + pad2(mm) + ':' + pad2(ssec);
-  if (nsec !== 0) {
-    let f = ('00000000' + nsec).slice(-9);
-    let e = 9;
-    while (f.charCodeAt(e - 1) === 0x30) e--;
-    f = f.slice(0, e);
-    out += '.' + f;
-  }
-  return out + 'Z';
+  const y = yoe + era * 400 + (m <= 2 ? 1 : 0); // 0..9999 here
+  put2(0, Math.floor(y / 100));
+  put2(2, y % 100);
+  tb[4] = 0x2d;
+  put2(5, m);
+  tb[7] = 0x2d;
+  put2(8, d);
+  tb[10] = 0x54;
 }

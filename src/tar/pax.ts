@@ -13,9 +13,41 @@ function isUstarStringKey(k: string): boolean {
   return k === 'path' || k === 'linkpath' || k === 'uname' || k === 'gname';
 }
 
+// Record keys repeat across entries (atime, mtime, SCHILY.xattr.*): keep one string per key,
+// found by a hash of the bytes and checked byte by byte, so a repeated key allocates nothing.
+const keyCache = new Map<number, string>();
+
+function keyOf(b: Uint8Array, s: number, e: number): string {
+  let h = e - s;
+  for (let k = s; k < e; k++) h = (Math.imul(h, 31) + b[k]) | 0;
+  const c = keyCache.get(h);
+  if (c !== undefined && c.length === e - s) {
+    let k = 0;
+    while (k < c.length && c.charCodeAt(k) === b[s + k]) k++;
+    if (k === c.length) return c;
+  }
+  const key = latin1(b, s, e);
+  if (keyCache.size < 4096 && e - s <= 128) keyCache.set(h, key);
+  return key;
+}
+
+/** A key/value record list: the Go map, with unique keys in first-seen order. */
+export type PaxRecords = Array<[string, string]>;
+
+function set(recs: PaxRecords, key: string, value: string): void {
+  for (let i = 0; i < recs.length; i++) {
+    if (recs[i]![0] === key) {
+      recs[i]![1] = value;
+      return;
+    }
+  }
+  recs.push([key, value]);
+}
+
 /** Go parsePAX over body bytes b[start, end). Later records with the same key override earlier ones. */
-export function parsePax(b: Uint8Array, start: number, end: number): Map<string, string> {
-  const recs = new Map<string, string>();
+export function parsePax(b: Uint8Array, start: number, end: number): PaxRecords {
+  const recs: PaxRecords = [];
+  let big: Map<string, number> | null = null; // index of keys, once there are many records
   let sparseMap: string[] | null = null;
   let p = start;
   while (p < end) {
@@ -47,7 +79,7 @@ export function parsePax(b: Uint8Array, start: number, end: number): Map<string,
     let eq = restStart;
     while (eq < nl && b[eq] !== 0x3d) eq++;
     if (eq === nl) throw new PaxError("PAX record has no '='");
-    const key = latin1(b, restStart, eq);
+    const key = keyOf(b, restStart, eq);
     const value = latin1(b, eq + 1, nl);
     // validPAXRecord
     if (key.length === 0) throw new PaxError('PAX record has an empty key');
@@ -68,10 +100,24 @@ export function parsePax(b: Uint8Array, start: number, end: number): Map<string,
         throw new PaxError('bad GNU sparse 0.0 records');
       }
       sparseMap.push(value);
+    } else if (big !== null) {
+      const i = big.get(key);
+      if (i === undefined) {
+        big.set(key, recs.length);
+        recs.push([key, value]);
+      } else {
+        recs[i]![1] = value;
+      }
     } else {
-      recs.set(key, value);
+      set(recs, key, value);
+      if (recs.length > 16) big = new Map(recs.map(([k], i) => [k, i]));
     }
   }
-  if (sparseMap !== null && sparseMap.length > 0) recs.set('GNU.sparse.map', sparseMap.join(','));
+  if (sparseMap !== null && sparseMap.length > 0) {
+    const v = sparseMap.join(',');
+    const i = big?.get('GNU.sparse.map');
+    if (i !== undefined) recs[i]![1] = v;
+    else set(recs, 'GNU.sparse.map', v);
+  }
   return recs;
 }

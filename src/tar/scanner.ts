@@ -6,8 +6,8 @@
 
 import { ZtocError } from '../errors.js';
 import { byteString, latin1, utf8 } from './bytes.js';
-import { goParseInt, goTimeText, parsePaxTime } from './gotime.js';
-import { PaxError, parsePax } from './pax.js';
+import { goParseInt, goTimeText, parsePaxTimeInto, paxTime } from './gotime.js';
+import { PaxError, parsePax, type PaxRecords } from './pax.js';
 import type { ByteString, EntryType, TarScanResult, TarScannerOptions, TocEntry } from './types.js';
 
 export { byteString, utf8 };
@@ -124,6 +124,53 @@ function isAsciiRange(b: Uint8Array, s: number, e: number): boolean {
   return true;
 }
 
+/** Room for a 155-byte prefix, '/', and a 100-byte name. */
+const NAME_SCRATCH = new Uint8Array(256);
+
+/** Entries without PAX records share this (frozen) empty list. */
+const NO_XATTRS = Object.freeze([]) as unknown as Array<[ByteString, ByteString]>;
+
+/**
+ * Unsigned byte sum of n <= 128 32-bit words from index i (SWAR: the 16-bit lanes of each
+ * accumulator never carry, since 128 x 255 < 2^15).
+ */
+function wordSum(w: Uint32Array, i: number, n: number): number {
+  let a = 0;
+  let c = 0;
+  for (let k = i, e = i + n; k < e; k++) {
+    const x = w[k];
+    a += x & 0x00ff00ff;
+    c += (x >>> 8) & 0x00ff00ff;
+  }
+  return (a & 0xffff) + (a >>> 16) + (c & 0xffff) + (c >>> 16);
+}
+
+/**
+ * Unsigned byte sum of b[o, o+512). w views b's bytes from index w0 (the first 4-byte-aligned
+ * one) as words; null when there is no such view.
+ */
+function blockSum(b: Uint8Array, w: Uint32Array | null, w0: number, o: number): number {
+  let u = 0;
+  if (w === null) {
+    for (let k = o, e = o + BLOCK; k < e; k++) u += b[k];
+    return u;
+  }
+  const head = (w0 - o) & 3; // bytes before the first aligned one
+  let k = o;
+  for (; k < o + head; k++) u += b[k];
+  const n = head === 0 ? 128 : 127;
+  u += wordSum(w, (k - w0) >>> 2, n);
+  for (k += n * 4; k < o + BLOCK; k++) u += b[k];
+  return u;
+}
+
+/** Go's signed checksum: the sum of all bytes as int8. */
+function signedSum(b: Uint8Array, o: number): number {
+  let u = 0;
+  for (let k = o, e = o + BLOCK; k < e; k++) u += (b[k] << 24) >> 24;
+  return u;
+}
+
 function blockPadding(n: number): number {
   return (BLOCK - (n % BLOCK)) % BLOCK;
 }
@@ -169,6 +216,7 @@ export class TarScanner {
   /** Uncompressed offset of the next byte not yet consumed (a straddling header block counts once whole). */
   private pos = 0;
   private readonly blk = new Uint8Array(BLOCK);
+  private readonly blk32 = new Uint32Array(this.blk.buffer);
   private fill = 0;
   private remaining = 0;
   private padAfter = 0;
@@ -185,7 +233,7 @@ export class TarScanner {
   private metaName: ByteString = '';
   private body = new Uint8Array(0);
   private bodyFill = 0;
-  private pax: Map<string, string> | null = null;
+  private pax: PaxRecords | null = null;
   private paxOffset = 0;
   private longName: ByteString = '';
   private longLink: ByteString = '';
@@ -219,8 +267,11 @@ export class TarScanner {
     if (!(start >= 0 && start <= end && end <= buf.length)) {
       throw new ZtocError('INVALID_ARGUMENT', `bad range [${start}, ${end}) for a ${buf.length}-byte buffer`);
     }
+    // A word view of the chunk for the SWAR checksum, from its first 4-byte-aligned byte (not kept).
+    const w0 = (4 - (buf.byteOffset & 3)) & 3;
+    const w = end - start >= BLOCK ? new Uint32Array(buf.buffer, buf.byteOffset + w0, (buf.length - w0) >>> 2) : null;
     try {
-      this.run(buf, start, end);
+      this.run(buf, w, w0, start, end);
     } catch (err) {
       if (err instanceof ZtocError) this.failure = err;
       throw err;
@@ -297,13 +348,13 @@ export class TarScanner {
     });
   }
 
-  private run(b: Uint8Array, i: number, end: number): void {
+  private run(b: Uint8Array, w: Uint32Array | null, w0: number, i: number, end: number): void {
     while (i < end) {
       switch (this.state) {
         case S_HEADER:
         case S_ZERO2: {
           if (this.fill === 0 && end - i >= BLOCK) {
-            this.block(b, i);
+            this.block(b, i, blockSum(b, w, w0, i));
             i += BLOCK;
           } else {
             const n = Math.min(BLOCK - this.fill, end - i);
@@ -313,7 +364,7 @@ export class TarScanner {
             i += n;
             if (this.fill === BLOCK) {
               this.fill = 0;
-              this.block(blk, 0);
+              this.block(blk, 0, wordSum(this.blk32, 0, 128));
             }
           }
           break;
@@ -385,7 +436,7 @@ export class TarScanner {
     } else if (t === TF_LONGLINK) {
       this.longLink = latin1(b, s, cEnd(b, s, e - s));
     } else {
-      let recs: Map<string, string>;
+      let recs: PaxRecords;
       try {
         recs = parsePax(b, s, e);
       } catch (err) {
@@ -393,7 +444,7 @@ export class TarScanner {
         throw err;
       }
       if (t === TF_GLOBAL) {
-        const path = recs.get('path');
+        const path = recs.find(([k]) => k === 'path')?.[1];
         const name = path !== undefined && path !== '' ? path : this.metaName;
         throw this.unsupported(`type 'g' (pax global header)`, name, off);
       }
@@ -420,16 +471,9 @@ export class TarScanner {
   }
 
   /** Go readHeader + the body of next()'s loop, for the block at b[o, o+512) (stream offset this.pos). */
-  private block(b: Uint8Array, o: number): void {
+  private block(b: Uint8Array, o: number, u: number): void {
     const hoff = this.pos;
     this.pos += BLOCK;
-    let u = 0;
-    let hi = 0;
-    for (let k = o, e = o + BLOCK; k < e; k++) {
-      const x = b[k];
-      u += x;
-      hi += x >> 7;
-    }
     if (this.state === S_ZERO2) {
       if (u !== 0) throw this.bad('zero block followed by a non-zero block', hoff);
       this.finish();
@@ -442,15 +486,14 @@ export class TarScanner {
 
     // getFormat: checksum, counting the checksum field as spaces; unsigned or signed sums.
     let f = 0;
-    let fhi = 0;
+    let fSigned = 0;
     for (let k = o + 148; k < o + 156; k++) {
-      const x = b[k];
-      f += x;
-      fhi += x >> 7;
+      f += b[k];
+      fSigned += (b[k] << 24) >> 24;
     }
     numErr = false;
     const chk = parseOctal(b, o + 148, 8);
-    if (numErr || (chk !== u - f + 256 && chk !== u - 256 * hi - (f - 256 * fhi) + 256)) {
+    if (numErr || (chk !== u - f + 256 && chk !== signedSum(b, o) - fSigned + 256)) {
       throw this.bad('bad checksum', hoff);
     }
     let format = F_V7;
@@ -545,7 +588,7 @@ export class TarScanner {
     let esize = size;
     let sec = mtime;
     let nsec = 0;
-    let xattrs: Array<[ByteString, ByteString]> = [];
+    let xattrs = NO_XATTRS;
     let sparseKey: string | null = null;
     const pax = this.pax;
     if (pax !== null) {
@@ -578,11 +621,10 @@ export class TarScanner {
           case 'mtime':
           case 'atime':
           case 'ctime': {
-            const t = parsePaxTime(v);
-            if (t === null) throw this.bad(`bad PAX ${k} ${JSON.stringify(v)}`, poff);
+            if (!parsePaxTimeInto(v)) throw this.bad(`bad PAX ${k} ${JSON.stringify(v)}`, poff);
             if (k === 'mtime') {
-              sec = t.sec;
-              nsec = t.nsec;
+              sec = paxTime.sec;
+              nsec = paxTime.nsec;
             }
             break;
           }
@@ -596,8 +638,8 @@ export class TarScanner {
             break;
         }
       }
-      for (const kv of pax) xattrs.push(kv);
-      if (xattrs.length > 1) xattrs.sort(byKey);
+      xattrs = pax; // the records become the entry's list
+      sortByKey(xattrs);
     }
     if (this.longName !== '') name = this.longName;
     if (this.longLink !== '') linkname = this.longLink;
@@ -668,12 +710,37 @@ export class TarScanner {
     this.enterSkip(nb, pad);
   }
 
+  /** Name, or prefix + "/" + name (assembled as bytes so the string is flat). */
   private headerName(b: Uint8Array, o: number, prefixStart: number, prefixEnd: number): ByteString {
-    const n = latin1(b, o, cEnd(b, o, 100));
-    return prefixEnd > prefixStart ? latin1(b, prefixStart, prefixEnd) + '/' + n : n;
+    const e = cEnd(b, o, 100);
+    if (prefixEnd <= prefixStart) return latin1(b, o, e);
+    const t = NAME_SCRATCH;
+    let n = 0;
+    for (let k = prefixStart; k < prefixEnd; k++) t[n++] = b[k];
+    t[n++] = 0x2f;
+    for (let k = o; k < e; k++) t[n++] = b[k];
+    return latin1(t, 0, n);
   }
 }
 
 function byKey(a: [string, string], b: [string, string]): number {
   return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
+}
+
+/** Byte-wise sort by key (keys are unique); insertion sort for the usual handful of records. */
+function sortByKey(r: Array<[ByteString, ByteString]>): void {
+  const n = r.length;
+  if (n > 16) {
+    r.sort(byKey);
+    return;
+  }
+  for (let i = 1; i < n; i++) {
+    const x = r[i]!;
+    let j = i;
+    while (j > 0 && r[j - 1]![0] > x[0]) {
+      r[j] = r[j - 1]!;
+      j--;
+    }
+    r[j] = x;
+  }
 }

@@ -26,7 +26,10 @@ export interface TocEntry {
   modTime: string;
   devmajor: number;
   devminor: number;
-  /** ALL PAX records of the entry (last 'x' header only), sorted byte-wise by key. */
+  /**
+   * ALL PAX records of the entry (last 'x' header only), sorted byte-wise by key.
+   * Entries without records share one frozen empty array.
+   */
   xattrs: Array<[ByteString, ByteString]>;
   /** Offset of the first header block of this entry (including preceding x/L/K meta headers). */
   headerOffset: number;

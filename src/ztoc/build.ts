@@ -1,12 +1,13 @@
-// Owns the one-pass zTOC build: read the layer once, hash it (whole blob and per span) on this
-// thread while a LayerEngine inflates and scans it on a worker thread, then assemble the zTOC.
-// Nothing is written to disk and nothing is decompressed twice.
+// Owns the one-pass zTOC build. The layer is read once; this thread hashes the compressed bytes
+// (whole blob and per span) and scans tar headers in the inflated bytes, while a worker thread
+// inflates with checkpoints, so both cores work. Nothing touches disk and nothing is inflated twice.
 
 import { createHash } from 'node:crypto';
 import type { Worker } from 'node:worker_threads';
 import { ZtocError } from '../errors.js';
+import { CheckpointInflater } from '../inflate/inflater.js';
 import { decodeZtoc } from './decode.js';
-import { LayerEngine, type EncodedZtoc, type FinishInput, type LayerKind } from './engine.js';
+import { TocAssembler, type InflateSummary, type LayerKind } from './engine.js';
 import { DEFAULT_SPAN_SIZE, type Ztoc } from './model.js';
 import { deserializeError, type FromWorker, type ToWorker } from './protocol.js';
 import { sharedPool, type WorkerPool } from './pool.js';
@@ -16,6 +17,8 @@ import { VERSION } from '../version.js';
 export const DEFAULT_BUILD_TOOL_ID = `ztoc ${VERSION}`;
 const CHUNK_SIZE = 1 << 20;
 const IN_FLIGHT = 4;
+const OUTPUT_SIZE = 1 << 20;
+const OUTPUTS = 4;
 
 export interface BuildOptions {
   spanSize?: number;
@@ -24,10 +27,10 @@ export interface BuildOptions {
   kind?: LayerKind | 'auto';
   /** Layer digest or name, for error messages. */
   layer?: string;
-  /** Verify the blob against these before returning. */
+  /** Verify the blob against these before the zTOC is produced. */
   expectedDigest?: string;
   expectedSize?: number;
-  /** Run the engine on a worker thread (default) or on this thread. */
+  /** Inflate on a worker thread (default) or on this thread. */
   thread?: 'worker' | 'inline';
   pool?: WorkerPool;
   /** Called with the compressed bytes read so far. */
@@ -37,7 +40,7 @@ export interface BuildOptions {
 export interface BuildResult {
   /** The zTOC model, decoded from `bytes` on first access (the build itself only needs bytes). */
   readonly ztoc: Ztoc;
-  /** The serialised zTOC and its descriptor fields. */
+  /** The serialised zTOC and its digest. */
   bytes: Uint8Array;
   digest: string;
   kind: LayerKind;
@@ -47,28 +50,33 @@ export interface BuildResult {
   seconds: number;
 }
 
-/** What the engine side looks like to the driver, on a worker or inline. */
-interface EngineLink {
+/** The inflate side as the driver sees it: on a worker, inline, or absent (tar layers). */
+interface Inflate {
+  /** Takes a compressed chunk; the chunk comes back through Events.chunk. */
   send(buf: ArrayBuffer, length: number, start: number): void;
-  end(input: FinishInput): void;
+  end(): void;
   release(broken: boolean): void;
 }
 
-interface LinkEvents {
+interface Events {
   chunk(buf: ArrayBuffer, length: number, start: number, checkpoints: Float64Array): void;
-  result(r: EncodedZtoc): void;
+  output(view: Uint8Array): void;
+  done(s: InflateSummary): void;
   error(e: unknown): void;
 }
 
-function inlineLink(kind: LayerKind, spanSize: number, ev: LinkEvents): EngineLink {
-  const engine = new LayerEngine(kind, spanSize);
+const NONE: Float64Array = new Float64Array(0);
+
+function inlineInflate(spanSize: number, ev: Events): Inflate {
+  const inflater = new CheckpointInflater(spanSize);
   let failed = false;
   return {
     send(buf, length, start) {
-      let cps: Float64Array = new Float64Array(0);
+      let cps: Float64Array = NONE;
       if (!failed) {
         try {
-          cps = engine.push(new Uint8Array(buf, 0, length));
+          inflater.write(new Uint8Array(buf, 0, length), ev.output);
+          cps = inflater.takeCheckpoints();
         } catch (err) {
           failed = true;
           ev.error(err);
@@ -76,10 +84,11 @@ function inlineLink(kind: LayerKind, spanSize: number, ev: LinkEvents): EngineLi
       }
       ev.chunk(buf, length, start, cps);
     },
-    end(input) {
+    end() {
       if (failed) return;
       try {
-        ev.result(engine.encode(input));
+        const e = inflater.end();
+        ev.done({ blob: e.blob, inflatedSize: e.totalOut, members: e.members });
       } catch (err) {
         ev.error(err);
       }
@@ -88,19 +97,46 @@ function inlineLink(kind: LayerKind, spanSize: number, ev: LinkEvents): EngineLi
   };
 }
 
-function workerLink(worker: Worker, pool: WorkerPool, kind: LayerKind, spanSize: number, ev: LinkEvents): EngineLink {
-  worker.on('message', (m: FromWorker) => {
-    if (m.type === 'chunk') ev.chunk(m.buf, m.length, m.start, m.checkpoints);
-    else if (m.type === 'result') ev.result(m.result);
-    else ev.error(deserializeError(m.error));
-  });
-  worker.on('error', (err) => ev.error(new ZtocError('INTERNAL', `worker failed: ${err.message}`, { cause: err })));
+function workerInflate(worker: Worker, pool: WorkerPool, spanSize: number, ev: Events): Inflate {
   const post = (m: ToWorker, transfer: ArrayBuffer[] = []): void => worker.postMessage(m, transfer);
-  post({ type: 'init', kind, spanSize });
+  worker.on('message', (m: FromWorker) => {
+    switch (m.type) {
+      case 'chunk':
+        ev.chunk(m.buf, m.length, m.start, m.checkpoints);
+        break;
+      case 'output':
+        ev.output(new Uint8Array(m.buf, 0, m.length));
+        post({ type: 'output', buf: m.buf }, [m.buf]);
+        break;
+      case 'done':
+        ev.done(m.summary);
+        break;
+      case 'error':
+        ev.error(deserializeError(m.error));
+        break;
+    }
+  });
+  worker.on('error', (err) => ev.error(new ZtocError('INTERNAL', `inflate worker failed: ${err.message}`, { cause: err })));
+  const outputs = Array.from({ length: OUTPUTS }, () => new ArrayBuffer(OUTPUT_SIZE));
+  post({ type: 'init', spanSize, outputs }, outputs);
   return {
     send: (buf, length, start) => post({ type: 'chunk', buf, length, start }, [buf]),
-    end: (input) => post({ type: 'end', input }),
+    end: () => post({ type: 'end' }),
     release: (broken) => pool.release(worker, broken),
+  };
+}
+
+function tarPassthrough(spans: SpanHasher, spanSize: number, ev: Events): Inflate {
+  return {
+    send(buf, length, start) {
+      const view = new Uint8Array(buf, 0, length);
+      // Uncompressed layers use fixed spans [i*span, (i+1)*span).
+      for (let next = Math.ceil(start / spanSize) * spanSize; next < start + length; next += spanSize) spans.boundary(next, false, view, start);
+      ev.output(view);
+      ev.chunk(buf, length, start, NONE);
+    },
+    end() {},
+    release() {},
   };
 }
 
@@ -123,8 +159,7 @@ function looksLikeTar(h: Uint8Array): boolean {
   let sum = 0;
   let zero = true;
   for (let i = 0; i < 512; i++) {
-    const c = i >= 148 && i < 156 ? 0x20 : h[i]!;
-    sum += c;
+    sum += i >= 148 && i < 156 ? 0x20 : h[i]!;
     if (h[i] !== 0) zero = false;
   }
   if (zero) return true;
@@ -132,7 +167,7 @@ function looksLikeTar(h: Uint8Array): boolean {
   return /^[0-7]+$/.test(field) && parseInt(field, 8) === sum;
 }
 
-/** Groups source chunks into fixed transfer buffers, each reused once the engine hands it back. */
+/** Groups source chunks into fixed transfer buffers, each reused once it comes back. */
 class ChunkPacker {
   private free: ArrayBuffer[] = [];
   private cur: Uint8Array | undefined;
@@ -140,21 +175,26 @@ class ChunkPacker {
   private inFlight = 0;
   private waiter: (() => void) | undefined;
   private aborted = false;
-  private drainWaiter: (() => void) | undefined;
 
   constructor(private readonly flush: (buf: ArrayBuffer, length: number) => void) {}
 
-  private take(): Uint8Array {
-    return new Uint8Array(this.free.pop() ?? new ArrayBuffer(CHUNK_SIZE));
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+  }
+
+  private async wait(cond: () => boolean): Promise<void> {
+    while (cond() && !this.aborted) await new Promise<void>((r) => (this.waiter = r));
   }
 
   async write(chunk: Uint8Array): Promise<void> {
     let off = 0;
     while (off < chunk.length && !this.aborted) {
       if (this.cur === undefined) {
-        while (this.inFlight >= IN_FLIGHT && !this.aborted) await new Promise<void>((r) => (this.waiter = r));
+        await this.wait(() => this.inFlight >= IN_FLIGHT);
         if (this.aborted) return;
-        this.cur = this.take();
+        this.cur = new Uint8Array(this.free.pop() ?? new ArrayBuffer(CHUNK_SIZE));
         this.fill = 0;
       }
       const n = Math.min(chunk.length - off, this.cur.length - this.fill);
@@ -173,91 +213,92 @@ class ChunkPacker {
     this.flush(buf, this.fill);
   }
 
-  /** A buffer came back from the engine. */
   returned(buf: ArrayBuffer): void {
     this.inFlight--;
     this.free.push(buf);
-    const w = this.waiter;
-    this.waiter = undefined;
-    w?.();
-    if (this.inFlight === 0) {
-      const d = this.drainWaiter;
-      this.drainWaiter = undefined;
-      d?.();
-    }
+    this.wake();
   }
 
   /** Resolves once every sent buffer came back (so every byte was hashed). */
-  async drained(): Promise<void> {
-    while (this.inFlight > 0 && !this.aborted) await new Promise<void>((r) => (this.drainWaiter = r));
+  drained(): Promise<void> {
+    return this.wait(() => this.inFlight > 0);
   }
 
-  /** Wakes a writer blocked on back-pressure (used when the build fails). */
   abort(): void {
     this.aborted = true;
-    for (const w of [this.waiter, this.drainWaiter]) w?.();
-    this.waiter = undefined;
-    this.drainWaiter = undefined;
+    this.wake();
   }
 }
 
 /**
- * Builds the zTOC of one layer from its compressed bytes, in one pass.
- * The source is read exactly once; the blob digest and size are checked when expected values are given.
+ * Builds the zTOC of one layer from its compressed bytes, in one pass. The source is read exactly
+ * once; with expectedDigest/expectedSize, a blob that doesn't match fails before any zTOC exists.
  */
 export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOptions = {}): Promise<BuildResult> {
   const t0 = performance.now();
   const spanSize = opts.spanSize ?? DEFAULT_SPAN_SIZE;
   if (!Number.isSafeInteger(spanSize) || spanSize < 0) throw new ZtocError('INVALID_ARGUMENT', `span size must be a non-negative integer, got ${spanSize}`);
-  const layer = opts.layer;
   const blobHash = createHash('sha256');
   const spans = new SpanHasher();
   let total = 0;
+  let sent = 0;
   let kind: LayerKind | undefined = opts.kind === 'auto' ? undefined : opts.kind;
+  let assembler: TocAssembler | undefined;
+  let inflate: Inflate | undefined;
   let failure: unknown;
-  let link: EngineLink | undefined;
-  let workerBroken = false;
-  let resolveResult!: (r: EncodedZtoc) => void;
-  let rejectResult!: (e: unknown) => void;
-  const resultP = new Promise<EncodedZtoc>((res, rej) => {
-    resolveResult = res;
-    rejectResult = rej;
+  let resolveDone!: (s: InflateSummary) => void;
+  let rejectDone!: (e: unknown) => void;
+  const done = new Promise<InflateSummary>((res, rej) => {
+    resolveDone = res;
+    rejectDone = rej;
   });
-  resultP.catch(() => {});
+  done.catch(() => {});
 
   const packer = new ChunkPacker((buf, length) => {
-    link!.send(buf, length, sent);
+    inflate!.send(buf, length, sent);
     sent += length;
   });
-  let sent = 0;
-
-  const events: LinkEvents = {
+  const events: Events = {
     chunk(buf, length, start, cps) {
       if (failure === undefined) {
         const view = new Uint8Array(buf, 0, length);
-        for (let i = 0; i < cps.length; i += 3) spans.boundary(cps[i]!, cps[i + 2]! !== 0, view, start);
-        if (kind === 'tar') tarBoundaries(spans, spanSize, start, start + length, view);
-        spans.feedTo(start + length, view, start);
+        try {
+          for (let i = 0; i < cps.length; i += 3) spans.boundary(cps[i]!, cps[i + 2]! !== 0, view, start);
+          spans.feedTo(start + length, view, start);
+        } catch (err) {
+          events.error(err);
+        }
       }
       packer.returned(buf);
     },
-    result: (r) => resolveResult(r),
+    output(view) {
+      if (failure !== undefined) return;
+      try {
+        assembler!.scan(view);
+      } catch (err) {
+        events.error(err);
+      }
+    },
+    done: (s) => resolveDone(s),
     error(e) {
-      if (failure === undefined) failure = e;
-      rejectResult(e);
+      failure ??= e;
+      rejectDone(e);
       packer.abort();
     },
   };
 
   const pool = opts.pool ?? sharedPool();
+  const start = async (k: LayerKind): Promise<void> => {
+    if (k === 'tar' && spanSize === 0) throw new ZtocError('INVALID_ARGUMENT', 'span size 0 is not allowed for uncompressed layers');
+    assembler = new TocAssembler(k, spanSize);
+    if (k === 'tar') inflate = tarPassthrough(spans, spanSize, events);
+    else if (opts.thread === 'inline') inflate = inlineInflate(spanSize, events);
+    else inflate = workerInflate(await pool.acquire(), pool, spanSize, events);
+  };
   let head: Uint8Array | undefined;
+  let broken = false;
   try {
-    const startLink = async (k: LayerKind): Promise<void> => {
-      if (k === 'tar' && spanSize === 0) throw new ZtocError('INVALID_ARGUMENT', 'span size 0 is not allowed for uncompressed layers');
-      if (opts.thread === 'inline') link = inlineLink(k, spanSize, events);
-      else link = workerLink(await pool.acquire(), pool, k, spanSize, events);
-    };
-    if (kind !== undefined) await startLink(kind);
+    if (kind !== undefined) await start(kind);
     for await (const chunk of source) {
       if (failure !== undefined) break;
       if (chunk.length === 0) continue;
@@ -268,7 +309,7 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
         head = head === undefined ? chunk.slice() : Buffer.concat([head, chunk]);
         if (head.length < 512) continue;
         kind = sniffKind(head);
-        await startLink(kind);
+        await start(kind);
         await packer.write(head);
         head = undefined;
       } else {
@@ -280,17 +321,23 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
     if (kind === undefined) {
       if (head === undefined) throw new ZtocError('LAYER_EMPTY', 'layer is empty (0 bytes)', { offset: 0 });
       kind = sniffKind(head);
-      await startLink(kind);
+      await start(kind);
       await packer.write(head);
     }
+    if (total === 0) throw new ZtocError('LAYER_EMPTY', 'layer is empty (0 bytes)', { offset: 0 });
     packer.send();
     await packer.drained();
     if (failure !== undefined) throw failure;
     const layerDigest = `sha256:${blobHash.digest('hex')}`;
     checkExpected(layerDigest, total, opts);
-    link!.end({ spanDigests: spans.finish(), compressedSize: total, buildToolId: opts.buildToolId ?? DEFAULT_BUILD_TOOL_ID });
-    const r = await resultP;
-    const bytes = r.bytes;
+    let summary: InflateSummary | undefined;
+    if (kind === 'gzip') {
+      inflate!.end();
+      summary = await done;
+      if (failure !== undefined) throw failure;
+    }
+    const encoded = assembler!.encode(summary, { spanDigests: spans.finish(), compressedSize: total, buildToolId: opts.buildToolId ?? DEFAULT_BUILD_TOOL_ID });
+    const bytes = encoded.bytes;
     let model: Ztoc | undefined;
     return {
       get ztoc(): Ztoc {
@@ -302,21 +349,15 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
       kind,
       layerDigest,
       compressedSize: total,
-      inflatedSize: r.inflatedSize,
+      inflatedSize: encoded.inflatedSize,
       seconds: (performance.now() - t0) / 1000,
     };
   } catch (err) {
-    workerBroken = true;
-    throw ZtocError.withLayer(err, layer ?? 'layer');
+    broken = true;
+    throw ZtocError.withLayer(err, opts.layer ?? 'layer');
   } finally {
-    link?.release(workerBroken);
+    inflate?.release(broken);
   }
-}
-
-/** Uncompressed layers use fixed spans [i*span, (i+1)*span). */
-function tarBoundaries(spans: SpanHasher, spanSize: number, start: number, end: number, view: Uint8Array): void {
-  let next = start === 0 ? 0 : Math.ceil(start / spanSize) * spanSize;
-  for (; next < end; next += spanSize) spans.boundary(next, false, view, start);
 }
 
 function checkExpected(digest: string, size: number, opts: BuildOptions): void {

@@ -92,7 +92,8 @@ export function encodeZtoc(z: Ztoc): Uint8Array {
   b.addFieldOffset(5, info, 0);
   const root = b.endObject();
   b.finish(root);
-  return b.asUint8Array().slice();
+  // A view of the builder's buffer (sized for the whole zTOC up front): no copy of a large result.
+  return b.asUint8Array();
 }
 
 /** The nested TarZinfo flatbuffer of an uncompressed layer (soci-format.md §2.7). */

@@ -1,9 +1,7 @@
-// Owns the CPU-bound half of building a zTOC: inflate with checkpoints and scan tar headers over
-// the inflated bytes, never keeping them. It runs on a worker thread (worker.ts) or inline; the
-// driver (build.ts) does I/O and hashing and feeds it compressed chunks in order.
+// Owns the parts of a zTOC build that sit on the driver thread next to hashing: scanning tar
+// headers over the inflated bytes (never keeping them), and turning the scan, the checkpoints and
+// the span digests into zTOC bytes. Inflation itself runs on a worker (worker.ts) or inline.
 
-import { ZtocError } from '../errors.js';
-import { CheckpointInflater } from '../inflate/inflater.js';
 import { TarScanner } from '../tar/scanner.js';
 import type { TocEntry } from '../tar/types.js';
 import { encodeTarZinfo, encodeZtoc } from './encode.js';
@@ -11,11 +9,10 @@ import { ZTOC_VERSION, type Ztoc } from './model.js';
 
 export type LayerKind = 'gzip' | 'tar';
 
-export interface EngineResult {
-  /** gzip: the zinfo blob; tar: empty (the driver writes the TarZinfo). */
+/** What the inflater reports when the stream ended cleanly. */
+export interface InflateSummary {
+  /** gzip: the zinfo blob; tar: unused. */
   blob: Uint8Array;
-  entries: TocEntry[];
-  archiveSize: number;
   inflatedSize: number;
   members: number;
 }
@@ -27,69 +24,44 @@ export interface FinishInput {
   buildToolId: string;
 }
 
-/** The serialised zTOC; encoding where the entries live avoids copying them across threads. */
-export interface EncodedZtoc {
-  bytes: Uint8Array;
-  inflatedSize: number;
-  entries: number;
-}
-
-const NO_CHECKPOINTS = new Float64Array(0);
-
-export class LayerEngine {
-  private readonly inflater: CheckpointInflater | undefined;
+/** Collects the TOC from uncompressed bytes and assembles the zTOC at the end. */
+export class TocAssembler {
   private readonly scanner = new TarScanner();
-  private readonly scan = (out: Uint8Array): void => {
+
+  constructor(readonly kind: LayerKind, private readonly spanSize: number) {}
+
+  /** Uncompressed bytes, in order. The view may be reused by the caller after this returns. */
+  scan(out: Uint8Array): void {
     if (!this.scanner.finished) this.scanner.push(out);
-  };
-  private tarBytes = 0;
-
-  constructor(readonly kind: LayerKind, private readonly spanSize: number) {
-    this.inflater = kind === 'gzip' ? new CheckpointInflater(spanSize) : undefined;
   }
 
-  /** Consumes one compressed chunk; returns the checkpoints found in it as [in, out, bits] triples. */
-  push(chunk: Uint8Array): Float64Array {
-    if (this.inflater === undefined) {
-      this.tarBytes += chunk.length;
-      this.scan(chunk);
-      return NO_CHECKPOINTS;
-    }
-    this.inflater.write(chunk, this.scan);
-    return this.inflater.takeCheckpoints();
-  }
-
-  finish(): EngineResult {
-    if (this.inflater === undefined) {
-      if (this.tarBytes === 0) throw new ZtocError('LAYER_EMPTY', 'layer is empty (0 bytes)', { offset: 0 });
-      const r = this.scanner.end();
-      return { blob: new Uint8Array(0), entries: r.entries, archiveSize: r.archiveSize, inflatedSize: this.tarBytes, members: 0 };
-    }
-    const end = this.inflater.end();
+  /** Serialises the zTOC; `inflate` is undefined for uncompressed layers. */
+  encode(inflate: InflateSummary | undefined, input: FinishInput): { bytes: Uint8Array; inflatedSize: number } {
     const r = this.scanner.end();
-    return { blob: end.blob, entries: r.entries, archiveSize: r.archiveSize, inflatedSize: end.totalOut, members: end.members };
-  }
-
-  /** Finishes the stream and serialises the zTOC. */
-  encode(input: FinishInput): EncodedZtoc {
-    const r = this.finish();
-    const z = assemble(this.kind, r, input, this.spanSize);
-    return { bytes: encodeZtoc(z), inflatedSize: r.inflatedSize, entries: r.entries.length };
+    const z = assemble(this.kind, r.entries, r.archiveSize, inflate, input, this.spanSize);
+    return { bytes: encodeZtoc(z), inflatedSize: inflate?.inflatedSize ?? input.compressedSize };
   }
 }
 
-function assemble(kind: LayerKind, r: EngineResult, input: FinishInput, spanSize: number): Ztoc {
+function assemble(
+  kind: LayerKind,
+  entries: TocEntry[],
+  archiveSize: number,
+  inflate: InflateSummary | undefined,
+  input: FinishInput,
+  spanSize: number,
+): Ztoc {
   const { spanDigests, compressedSize, buildToolId } = input;
   const common = {
     version: ZTOC_VERSION,
     buildToolIdentifier: buildToolId,
     compressedArchiveSize: compressedSize,
-    uncompressedArchiveSize: r.archiveSize,
-    entries: r.entries,
+    uncompressedArchiveSize: archiveSize,
+    entries,
     spanDigests,
   };
   if (kind === 'gzip') {
-    return { ...common, compression: 'gzip', maxSpanId: spanDigests.length - 1, checkpoints: r.blob };
+    return { ...common, compression: 'gzip', maxSpanId: spanDigests.length - 1, checkpoints: inflate!.blob };
   }
   return {
     ...common,

@@ -127,7 +127,14 @@ export async function* extractRange(z: Ztoc, offset: number, length: number, rea
       off = 1; // the byte shared with the previous span was already fed
     }
     while (pos < end) {
-      const [consumed, produced] = reader.inflate(data.subarray(off), out, 0);
+      let consumed: number;
+      let produced: number;
+      try {
+        [consumed, produced] = reader.inflate(data.subarray(off), out, 0);
+      } catch (err) {
+        if (err instanceof ZtocError && err.offset === undefined) err.offset = spans[i]!.compressedStart + off;
+        throw err;
+      }
       off += consumed;
       if (produced > 0) {
         const a = Math.max(offset, pos) - pos;
@@ -149,7 +156,7 @@ export async function* extractRange(z: Ztoc, offset: number, length: number, rea
 /** Streams one file's contents. Only regular files have contents; others yield nothing. */
 export function extractFile(z: Ztoc, entry: TocEntry, read: RangeReader): AsyncGenerator<Uint8Array> {
   if (entry.type !== 'reg') {
-    throw new ZtocError('INVALID_ARGUMENT', `${JSON.stringify(utf8(entry.name))} is a ${entry.type}, not a regular file`);
+    throw new ZtocError('FILE_NOT_FOUND', `${JSON.stringify(utf8(entry.name))} is a ${entry.type}, not a regular file`);
   }
   return extractRange(z, entry.offset, entry.size, read);
 }

@@ -1,13 +1,16 @@
-// Owns the messages between the build driver and its worker threads, and how a ZtocError crosses
-// the thread boundary (structured clone keeps fields but not the class).
+// Owns the messages between the build driver and its inflate workers, and how a ZtocError crosses
+// the thread boundary (structured clone keeps fields but not the class). Every buffer is
+// transferred, never copied: compressed chunks go in and come back for hashing, output buffers go
+// out full and come back empty.
 
 import { ZtocError, type ZtocErrorCode } from '../errors.js';
-import type { EncodedZtoc, FinishInput, LayerKind } from './engine.js';
+import type { InflateSummary } from './engine.js';
 
 export type ToWorker =
-  | { type: 'init'; kind: LayerKind; spanSize: number }
+  | { type: 'init'; spanSize: number; outputs: ArrayBuffer[] }
   | { type: 'chunk'; buf: ArrayBuffer; length: number; start: number }
-  | { type: 'end'; input: FinishInput };
+  | { type: 'output'; buf: ArrayBuffer }
+  | { type: 'end' };
 
 export interface SerializedError {
   code: ZtocErrorCode;
@@ -18,8 +21,11 @@ export interface SerializedError {
 }
 
 export type FromWorker =
+  /** A compressed chunk fully consumed, with the checkpoints found in it ([in, out, bits] triples). */
   | { type: 'chunk'; buf: ArrayBuffer; length: number; start: number; checkpoints: Float64Array }
-  | { type: 'result'; result: EncodedZtoc }
+  /** Uncompressed bytes, in order. */
+  | { type: 'output'; buf: ArrayBuffer; length: number }
+  | { type: 'done'; summary: InflateSummary }
   | { type: 'error'; error: SerializedError };
 
 export function serializeError(err: unknown): SerializedError {

@@ -1,47 +1,103 @@
-// Owns the worker-thread side of a build: one LayerEngine per layer, fed by messages. Chunk
-// buffers are transferred in and handed back after use, so the driver can hash and reuse them.
+// Owns the worker-thread side of a build: inflate one layer at a time with checkpoints. Input
+// chunks arrive in order and are handed back once consumed (with the checkpoints found in them);
+// output goes back in transferred buffers that the driver returns after scanning, which is also
+// the back-pressure: with no free output buffer, inflation waits.
 
 import { parentPort } from 'node:worker_threads';
-import { LayerEngine } from './engine.js';
-import { serializeError, type ToWorker, type FromWorker } from './protocol.js';
+import { CheckpointInflater } from '../inflate/inflater.js';
+import { serializeError, type FromWorker, type ToWorker } from './protocol.js';
 
-let engine: LayerEngine | undefined;
+let inflater: CheckpointInflater | undefined;
 let failed = false;
+let ending = false;
+const inputs: Array<{ buf: ArrayBuffer; length: number; start: number; off: number }> = [];
+const free: ArrayBuffer[] = [];
+let cur: Uint8Array | undefined;
+let fill = 0;
 
 function send(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
   parentPort!.postMessage(msg, transfer);
 }
 
+function flushOutput(): void {
+  if (cur === undefined || fill === 0) return;
+  const buf = cur.buffer as ArrayBuffer;
+  send({ type: 'output', buf, length: fill }, [buf]);
+  cur = undefined;
+  fill = 0;
+}
+
+function fail(err: unknown): void {
+  failed = true;
+  send({ type: 'error', error: serializeError(err) });
+  // Hand every input back so the driver is never left waiting on a buffer.
+  for (const i of inputs.splice(0)) send({ type: 'chunk', buf: i.buf, length: i.length, start: i.start, checkpoints: new Float64Array(0) }, [i.buf]);
+}
+
+/** Inflates queued input while an output buffer is free; returns when it must wait. */
+function pump(): void {
+  while (!failed && inflater !== undefined) {
+    const input = inputs[0];
+    if (input === undefined) break;
+    if (cur === undefined) {
+      const b = free.pop();
+      if (b === undefined) return; // wait for the driver to hand an output buffer back
+      cur = new Uint8Array(b);
+      fill = 0;
+    }
+    const view = new Uint8Array(input.buf, 0, input.length);
+    let done: boolean;
+    try {
+      const [consumed, produced] = inflater.inflateInto(view, input.off, cur.subarray(fill));
+      input.off += consumed;
+      fill += produced;
+      done = input.off >= input.length && fill < cur.length;
+      if (fill === cur.length) flushOutput();
+    } catch (err) {
+      flushOutput();
+      fail(err);
+      return;
+    }
+    if (done) {
+      inputs.shift();
+      send({ type: 'chunk', buf: input.buf, length: input.length, start: input.start, checkpoints: inflater.takeCheckpoints() }, [input.buf]);
+    }
+  }
+  if (ending && inputs.length === 0 && inflater !== undefined && !failed) {
+    flushOutput();
+    try {
+      const end = inflater.end();
+      const blob = new Uint8Array(end.blob);
+      send({ type: 'done', summary: { blob, inflatedSize: end.totalOut, members: end.members } }, [blob.buffer as ArrayBuffer]);
+    } catch (err) {
+      fail(err);
+    }
+    inflater = undefined;
+  }
+}
+
 parentPort!.on('message', (msg: ToWorker) => {
   switch (msg.type) {
     case 'init':
-      engine = new LayerEngine(msg.kind, msg.spanSize);
+      inflater = new CheckpointInflater(msg.spanSize);
       failed = false;
+      ending = false;
+      inputs.length = 0;
+      free.length = 0;
+      free.push(...msg.outputs);
+      cur = undefined;
+      fill = 0;
       break;
-    case 'chunk': {
-      let checkpoints: Float64Array = new Float64Array(0);
-      if (engine !== undefined && !failed) {
-        try {
-          checkpoints = engine.push(new Uint8Array(msg.buf, 0, msg.length));
-        } catch (err) {
-          failed = true;
-          send({ type: 'error', error: serializeError(err) });
-        }
-      }
-      send({ type: 'chunk', buf: msg.buf, length: msg.length, start: msg.start, checkpoints }, [msg.buf]);
+    case 'chunk':
+      if (failed) send({ type: 'chunk', buf: msg.buf, length: msg.length, start: msg.start, checkpoints: new Float64Array(0) }, [msg.buf]);
+      else inputs.push({ buf: msg.buf, length: msg.length, start: msg.start, off: 0 });
       break;
-    }
-    case 'end': {
-      if (engine === undefined || failed) break;
-      try {
-        const r = engine.encode(msg.input);
-        const buf = r.bytes.buffer as ArrayBuffer;
-        send({ type: 'result', result: r }, r.bytes.byteLength === buf.byteLength ? [buf] : []);
-      } catch (err) {
-        send({ type: 'error', error: serializeError(err) });
-      }
-      engine = undefined;
+    case 'output':
+      free.push(msg.buf);
       break;
-    }
+    case 'end':
+      ending = true;
+      break;
   }
+  pump();
 });

@@ -1,7 +1,7 @@
 // Test helper: runs the real `ztoc` executable (bin/ztoc.js → dist) in a child process, the way a
 // user would, and returns its exit code, raw stdout and stderr.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,14 +31,45 @@ export interface CliOptions {
   timeoutMs?: number;
 }
 
+function env(opts: CliOptions): NodeJS.ProcessEnv {
+  // No spinner, no colours: stderr holds only what the CLI means to say.
+  return { ...process.env, NO_COLOR: '1', CI: '1', ...opts.env };
+}
+
 export function runCli(args: string[], opts: CliOptions = {}): CliResult {
   const r = spawnSync(process.execPath, [ZTOC_BIN, ...args], {
     cwd: opts.cwd ?? REPO_ROOT,
     input: opts.input ?? '',
-    env: { ...process.env, NO_COLOR: '1', CI: '1', ...opts.env },
+    env: env(opts),
     maxBuffer: 1 << 28,
     timeout: opts.timeoutMs ?? 60_000,
   });
   if (r.error) throw r.error;
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString('utf8') };
+}
+
+/** runCli without blocking the event loop, so several runs can go in parallel. */
+export function runCliAsync(args: string[], opts: CliOptions = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [ZTOC_BIN, ...args], {
+      cwd: opts.cwd ?? REPO_ROOT,
+      env: env(opts),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') });
+    });
+    child.stdin.on('error', () => {}); // the CLI may exit before reading all of its input
+    child.stdin.end(opts.input ?? '');
+  });
 }

@@ -55,11 +55,39 @@ export async function writeMultiPlatform(dir: string, per: Array<{ layers: Built
   await layout.addManifestBytes(bytes, MediaType.OciIndex, { tag });
 }
 
+/**
+ * Two gzip layers from real trees (about 0.5 MiB and 0.3 MiB compressed, several 128 KiB spans each) and one tiny
+ * one: a lighter image than makeLayers for tests that run the CLI many times.
+ */
+export function makeSmallLayers(work: string, label: string): BuiltLayer[] {
+  const t1 = makeTree(join(work, `${label}-s1`), { longNames: true, bigSize: 512 << 10 });
+  const t2 = join(work, `${label}-s2`);
+  mkdirSync(join(t2, 'etc'), { recursive: true });
+  writeFileSync(join(t2, 'etc', 'label'), `${label}\n`);
+  sh(`head -c 300000 /dev/urandom > '${join(t2, 'etc', 'blob.bin')}' && cp -r /usr/share/common-licenses '${join(t2, 'licenses')}' 2>/dev/null || true`);
+  const t3 = join(work, `${label}-s3`);
+  mkdirSync(t3, { recursive: true });
+  writeFileSync(join(t3, 'tiny.txt'), `tiny ${label}\n`);
+  return [
+    { path: makeLayer(t1, join(work, `${label}-s1.tar.gz`), 'gnu', 'gzip-n'), tree: t1 },
+    { path: makeLayer(t2, join(work, `${label}-s2.tar.gz`), 'posix', 'pigz'), tree: t2 },
+    { path: makeLayer(t3, join(work, `${label}-s3.tar.gz`), 'gnu', 'gzip-n'), tree: t3 },
+  ];
+}
+
+export interface SkopeoPushOptions {
+  format?: 'oci' | 'v2s2';
+  all?: boolean;
+  /** `user:password` for the destination registry (skopeo `--dest-creds`). */
+  creds?: string;
+}
+
 /** Pushes `oci:DIR:TAG` to `HOST/REPO:TAG` with skopeo. */
-export function skopeoPush(dir: string, tag: string, host: string, repo: string, opts: { format?: 'oci' | 'v2s2'; all?: boolean } = {}): void {
+export function skopeoPush(dir: string, tag: string, host: string, repo: string, opts: SkopeoPushOptions = {}): void {
   const args = ['copy', '--quiet', '--dest-tls-verify=false'];
   if (opts.format) args.push('--format', opts.format);
   if (opts.all) args.push('--all');
+  if (opts.creds !== undefined) args.push('--dest-creds', opts.creds);
   // skopeo copies blobs unchanged (layers keep their bytes and digests; v2s2 only renames media types).
   args.push(`oci:${dir}:${tag}`, `docker://${host}/${repo}:${tag}`);
   execFileSync('skopeo', args, { stdio: ['ignore', 'ignore', 'pipe'] });

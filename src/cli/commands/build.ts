@@ -1,10 +1,10 @@
 // Owns `ztoc build`: one layer file (or stdin) → one zTOC file, with a summary.
 
-import { createReadStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { buildZtoc, DEFAULT_BUILD_TOOL_ID } from '../../ztoc/build.js';
+import { readFileChunks } from '../../ztoc/source.js';
 import { DEFAULT_SPAN_SIZE } from '../../ztoc/model.js';
 import { ZtocError } from '../../errors.js';
 import { formatBytes, log, out, parseSize, printJson, Progress, rate } from '../io.js';
@@ -29,7 +29,7 @@ export function registerBuild(program: Command): void {
       const spanSize = parseSize(flags.spanSize);
       const output = flags.output ?? (layer === '-' ? undefined : `${basename(layer)}.ztoc`);
       if (output === undefined) throw new ZtocError('INVALID_ARGUMENT', 'reading from stdin needs -o/--output');
-      const source = layer === '-' ? process.stdin : createReadStream(layer, { highWaterMark: 1 << 20 });
+      const source = layer === '-' ? process.stdin : readFileChunks(layer);
       const progress = new Progress(`indexing ${layer}`);
       const cpu0 = process.cpuUsage();
       try {

@@ -2,7 +2,7 @@
 // (`--ztoc Z --layer L PATH`) or from an image through its SOCI index (`IMAGE PATH`), fetching
 // only the spans that hold the file.
 
-import { readFile } from 'node:fs/promises';
+import { readFile, rename, rm } from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
@@ -24,10 +24,20 @@ interface GetFileFlags extends RegistryFlags {
   verbose?: boolean;
 }
 
+/** Streams to stdout, or to OUT through a temp file renamed at the end: a failed read leaves no partial file. */
 async function writeOut(chunks: AsyncIterable<Uint8Array>, output: string | undefined): Promise<void> {
-  const toStdout = output === undefined || output === '-';
-  const dest = toStdout ? process.stdout : createWriteStream(output);
-  await pipeline(Readable.from(chunks), dest, { end: !toStdout });
+  if (output === undefined || output === '-') {
+    await pipeline(Readable.from(chunks), process.stdout, { end: false });
+    return;
+  }
+  const tmp = `${output}.ztoc-partial-${process.pid}`;
+  try {
+    await pipeline(Readable.from(chunks), createWriteStream(tmp));
+    await rename(tmp, output);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
 }
 
 async function fromLayerFile(path: string, flags: GetFileFlags): Promise<void> {
