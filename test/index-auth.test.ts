@@ -6,12 +6,12 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRegistry, type RunningRegistry } from './helpers/registry.js';
 import { cleanup, tempDir } from './helpers/fixtures.js';
-import { makeSmallLayers, skopeoPush, writeLayoutImage } from './helpers/images.js';
+import { makeSmallLayers, skopeoPush, skopeoPushAsync, writeLayoutImage } from './helpers/images.js';
 import { repoRoot } from './helpers/golden.js';
 import { Repository } from '../src/registry/index.js';
 import { MediaType, type ImageIndex, type ImageManifest } from '../src/oci/types.js';
@@ -34,14 +34,32 @@ interface Run {
   stderr: string;
 }
 
-/** Runs the real CLI with a hermetic credential environment plus `env`. */
-function ztoc(args: string[], env: NodeJS.ProcessEnv = {}, input = ''): Run {
+/**
+ * Runs the real CLI with a hermetic credential environment plus `env`. Asynchronous on purpose: the token server
+ * runs in this process, and a spawnSync would block it while the CLI waits for a token.
+ */
+function ztoc(args: string[], env: NodeJS.ProcessEnv = {}, input = ''): Promise<Run> {
   const full: NodeJS.ProcessEnv = { ...process.env, CI: '1', NO_COLOR: '1', HOME: home, XDG_RUNTIME_DIR: home, DOCKER_CONFIG: emptyConfig, ...env };
   delete full['REGISTRY_AUTH_FILE'];
   delete full['ZTOC_PASSWORD'];
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: full, input, timeout: 45_000 });
-  if (r.error) throw r.error;
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { env: full, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 45_000);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+    });
+    child.stdin.on('error', () => {});
+    child.stdin.end(input);
+  });
 }
 
 /** A DOCKER_CONFIG directory holding `config`. */
@@ -66,8 +84,9 @@ before(async () => {
   const layout = join(work, 'layout');
   await writeLayoutImage(layout, makeSmallLayers(work, 'auth'), 'v1');
   for (const name of HTPASSWD_REPOS) skopeoPush(layout, 'v1', reg.host, name, { creds: `${reg.username}:${reg.password}` });
-  skopeoPush(layout, 'v1', tokReg.host, 'tok/app', { creds: `${tokReg.username}:${tokReg.password}` });
-});
+  // Async: the token server lives in this process and must keep answering while skopeo pushes.
+  await skopeoPushAsync(layout, 'v1', tokReg.host, 'tok/app', { creds: `${tokReg.username}:${tokReg.password}` });
+}, { timeout: 50_000 });
 
 after(async () => {
   await Promise.all([reg?.stop(), tokReg?.stop()]);
@@ -112,17 +131,17 @@ async function assertIndexed(r: RunningRegistry, name: string, run: Run): Promis
 
 test('htpasswd: credentials from docker config `auths` (DOCKER_CONFIG)', async () => {
   const cfg = dockerConfig('auths', authsFor(reg.host, reg.username!, reg.password!));
-  const run = ztoc(['index', `${reg.host}/auths:v1`, ...common, '--json'], { DOCKER_CONFIG: cfg });
+  const run = await ztoc(['index', `${reg.host}/auths:v1`, ...common, '--json'], { DOCKER_CONFIG: cfg });
   await assertIndexed(reg, 'auths', run);
   assert.doesNotMatch(run.stderr, /warning/);
 
   // The same config serves the read side: verify checks both zTOCs against their layers.
-  const v = ztoc(['verify', `${reg.host}/auths:v1`], { DOCKER_CONFIG: cfg });
+  const v = await ztoc(['verify', `${reg.host}/auths:v1`], { DOCKER_CONFIG: cfg });
   assert.equal(v.code, 0, v.stderr);
   assert.match(v.stdout, /2 zTOCs in 1 SOCI indexes match/);
 
   // Without credentials the registry is closed, and the message says how to fix it.
-  const anon = ztoc(['list', `${reg.host}/auths:v1`]);
+  const anon = await ztoc(['list', `${reg.host}/auths:v1`]);
   assert.equal(anon.code, 1);
   assert.match(anon.stderr, /REGISTRY_UNAUTHORIZED/);
   assert.ok(anon.stderr.includes(`registry ${reg.host} requires authentication`), anon.stderr);
@@ -153,7 +172,7 @@ test('htpasswd: credentials from a credential helper (credHelpers → docker-cre
   );
   chmodSync(script, 0o755);
   const cfg = dockerConfig('helper', { credHelpers: { [reg.host]: 'ztoctest' } });
-  const run = ztoc(['index', `${reg.host}/helper:v1`, ...common, '--json'], { DOCKER_CONFIG: cfg, PATH: `${binDir}:${process.env['PATH'] ?? ''}` });
+  const run = await ztoc(['index', `${reg.host}/helper:v1`, ...common, '--json'], { DOCKER_CONFIG: cfg, PATH: `${binDir}:${process.env['PATH'] ?? ''}` });
   await assertIndexed(reg, 'helper', run);
   // The helper was asked about exactly this registry (and the lookup is cached: not once per request).
   const asked = readFileSync(askedLog, 'utf8').trim().split('\n');
@@ -161,20 +180,20 @@ test('htpasswd: credentials from a credential helper (credHelpers → docker-cre
   assert.ok(asked.length <= 2, `helper ran ${asked.length} times`);
 
   // Configured but not on PATH: a clear CREDENTIALS error, not an anonymous attempt.
-  const missing = ztoc(['index', `${reg.host}/helper:v1`, ...common, '--json'], { DOCKER_CONFIG: cfg, PATH: '/usr/bin:/bin' });
+  const missing = await ztoc(['index', `${reg.host}/helper:v1`, ...common, '--json'], { DOCKER_CONFIG: cfg, PATH: '/usr/bin:/bin' });
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /docker-credential-ztoctest is configured but not found on PATH \[CREDENTIALS\]/);
 });
 
 test('htpasswd: -u with --password-stdin (no warning)', async () => {
-  const run = ztoc(['index', `${reg.host}/stdin:v1`, ...common, '--json', '-u', reg.username!, '--password-stdin'], {}, `${reg.password}\n`);
+  const run = await ztoc(['index', `${reg.host}/stdin:v1`, ...common, '--json', '-u', reg.username!, '--password-stdin'], {}, `${reg.password}\n`);
   await assertIndexed(reg, 'stdin', run);
   assert.doesNotMatch(run.stderr, /warning/);
   assert.ok(!run.stdout.includes(reg.password!) && !run.stderr.includes(reg.password!));
 });
 
 test('htpasswd: -u with -p on the command line works and warns on stderr', async () => {
-  const run = ztoc(['index', `${reg.host}/argv:v1`, ...common, '--json', '-u', reg.username!, '-p', reg.password!]);
+  const run = await ztoc(['index', `${reg.host}/argv:v1`, ...common, '--json', '-u', reg.username!, '-p', reg.password!]);
   await assertIndexed(reg, 'argv', run);
   assert.match(run.stderr, /warning: a password on the command line can leak .*use --password-stdin/);
   assert.ok(!run.stdout.includes(reg.password!) && !run.stderr.includes(reg.password!));
@@ -191,7 +210,7 @@ function assertNoSecret(run: Run, user: string, password: string): void {
 
 test('htpasswd: a wrong password fails clearly (REGISTRY_UNAUTHORIZED, registry named) and is never printed', async () => {
   const wrong = 'Wr0ng-Passw0rd-4711';
-  const run = ztoc(['index', `${reg.host}/wrong:v1`, ...common, '-u', reg.username!, '--password-stdin'], {}, `${wrong}\n`);
+  const run = await ztoc(['index', `${reg.host}/wrong:v1`, ...common, '-u', reg.username!, '--password-stdin'], {}, `${wrong}\n`);
   assert.equal(run.code, 1, run.stderr);
   assert.equal(run.stdout, '');
   assert.match(run.stderr, /^ztoc: error: authentication to registry 127\.0\.0\.1:\d+ failed: username or password rejected \(user "ztoc" from explicit credentials\) \[REGISTRY_UNAUTHORIZED\]$/m);
@@ -208,10 +227,10 @@ test('htpasswd: a wrong password fails clearly (REGISTRY_UNAUTHORIZED, registry 
   }
 });
 
-test('htpasswd: a wrong password from the docker config with --debug: the trace redacts Authorization', () => {
+test('htpasswd: a wrong password from the docker config with --debug: the trace redacts Authorization', async () => {
   const wrong = 'An0ther-Wr0ng-One';
   const cfg = dockerConfig('wrong', authsFor(reg.host, reg.username!, wrong));
-  const run = ztoc(['index', `${reg.host}/wrong:v1`, ...common, '--debug'], { DOCKER_CONFIG: cfg });
+  const run = await ztoc(['index', `${reg.host}/wrong:v1`, ...common, '--debug'], { DOCKER_CONFIG: cfg });
   assert.equal(run.code, 1, run.stderr);
   assert.match(run.stderr, /failed: username or password rejected \(user "ztoc" from auths in .*config\.json\) \[REGISTRY_UNAUTHORIZED\]/);
   assert.ok(run.stderr.includes(`registry ${reg.host}`));
@@ -228,22 +247,29 @@ test('token auth: docker config credentials, push and verify end to end; anonymo
   const cfg = dockerConfig('token', authsFor(tokReg.host, tokReg.username!, tokReg.password!));
   const tokens = tokReg.tokenServer!;
   tokens.requests.length = 0;
-  const run = ztoc(['index', `${tokReg.host}/tok/app:v1`, ...common, '--json'], { DOCKER_CONFIG: cfg });
+  const run = await ztoc(['index', `${tokReg.host}/tok/app:v1`, ...common, '--json'], { DOCKER_CONFIG: cfg });
   const sociDigest = await assertIndexed(tokReg, 'tok/app', run);
   // Tokens were issued to our user, and the push ones carry the push action.
   assert.ok(tokens.requests.length > 0);
   assert.ok(tokens.requests.every((r) => r.status === 200 && r.user === tokReg.username), JSON.stringify(tokens.requests));
   assert.ok(tokens.requests.some((r) => r.scopes.includes('repository:tok/app:pull,push')), JSON.stringify(tokens.requests.map((r) => r.scopes)));
 
-  const v = ztoc(['verify', `${tokReg.host}/tok/app:v1`], { DOCKER_CONFIG: cfg });
+  const v = await ztoc(['verify', `${tokReg.host}/tok/app:v1`], { DOCKER_CONFIG: cfg });
   assert.equal(v.code, 0, v.stderr);
   assert.match(v.stdout, /2 zTOCs in 1 SOCI indexes match/);
-  const list = ztoc(['list', `${tokReg.host}/tok/app:v1`, '--json'], { DOCKER_CONFIG: cfg });
+  // With --debug: Basic to the token server and Bearer to the registry are both masked, the token body too.
+  const list = await ztoc(['list', `${tokReg.host}/tok/app:v1`, '--json', '--debug'], { DOCKER_CONFIG: cfg });
   assert.equal(list.code, 0, list.stderr);
   assert.equal((JSON.parse(list.stdout) as Array<{ index: string }>)[0]?.index, sociDigest);
+  assert.match(list.stderr, /^debug: > GET http:\/\/127\.0\.0\.1:\d+\/token\?/m);
+  const authLines = list.stderr.split('\n').filter((l) => /authorization:/i.test(l) && !/www-authenticate/i.test(l));
+  assert.ok(authLines.length >= 2, list.stderr);
+  for (const l of authLines) assert.match(l, /^debug: >\s+authorization: \*{5}$/, l);
+  assert.doesNotMatch(list.stderr, /eyJ[\w-]+\.[\w-]+\./, 'a JWT appears in the trace');
+  assertNoSecret(list, tokReg.username!, tokReg.password!);
 
   // Anonymous: the token server hands out pull-only tokens, so reading works and the first write is refused.
-  const anon = ztoc(['index', `${tokReg.host}/tok/app:v1`, ...common, '--force', '--span-size', '64KiB']);
+  const anon = await ztoc(['index', `${tokReg.host}/tok/app:v1`, ...common, '--force', '--span-size', '64KiB']);
   assert.equal(anon.code, 1, anon.stderr);
   assert.match(anon.stderr, /REGISTRY_UNAUTHORIZED/);
   assert.ok(anon.stderr.includes(tokReg.host), anon.stderr);

@@ -6,11 +6,11 @@
 
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRegistry, type RunningRegistry } from './helpers/registry.js';
-import { startFaultProxy, type FaultProxy, type RecordedRequest } from './helpers/fault-proxy.js';
+import { startFaultProxy, type FaultProxy, type FaultRule, type RecordedRequest } from './helpers/fault-proxy.js';
 import { cleanup, tempDir } from './helpers/fixtures.js';
 import { makeSmallLayers, skopeoPush, writeLayoutImage } from './helpers/images.js';
 import { repoRoot } from './helpers/golden.js';
@@ -44,13 +44,30 @@ interface Run {
   stderr: string;
 }
 
-function ztoc(args: string[]): Run {
+/**
+ * Runs the real CLI. Asynchronous on purpose: the fault proxy runs in this process, and a spawnSync would block it
+ * while the CLI waits for an answer.
+ */
+function ztoc(args: string[]): Promise<Run> {
   const env: NodeJS.ProcessEnv = { ...process.env, CI: '1', NO_COLOR: '1', HOME: home, XDG_RUNTIME_DIR: home, DOCKER_CONFIG: home };
   delete env['REGISTRY_AUTH_FILE'];
   delete env['ZTOC_PASSWORD'];
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env, timeout: 45_000 });
-  if (r.error) throw r.error;
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 45_000);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+    });
+  });
 }
 
 interface IndexJson {
@@ -63,12 +80,19 @@ function ztocsOf(out: { platforms: Array<{ ztocs: Array<{ layer: string; ztoc: {
 }
 
 /** `ztoc index --dry-run --json` of the image through the proxy; must succeed. */
-function dryRun(): IndexJson {
-  const r = ztoc(['index', `${proxy.host}/${NAME}:v1`, ...common, '--dry-run', '--json']);
+async function dryRun(): Promise<IndexJson> {
+  const r = await ztoc(['index', `${proxy.host}/${NAME}:v1`, ...common, '--dry-run', '--json']);
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout) as IndexJson;
   assert.equal(out.platforms[0]!.status, 'dry-run');
   return out;
+}
+
+/** proxy.addRule, returning the rule's index as RecordedRequest.rule reports it (cleared rules keep their index). */
+let rulesAdded = 0;
+function addRule(rule: FaultRule): number {
+  proxy.addRule(rule);
+  return rulesAdded++;
 }
 
 function gets(path: string): RecordedRequest[] {
@@ -111,7 +135,7 @@ before(async () => {
   big = layers[0]!;
   second = layers[1]!;
   assert.ok(big.size > 400_000 && second.size > MIN_LAYER && layers[2]!.size < MIN_LAYER, JSON.stringify(layers.map((l) => l.size)));
-});
+}, { timeout: 50_000 });
 
 after(async () => {
   await proxy?.stop();
@@ -124,8 +148,8 @@ beforeEach(() => {
   proxy.requests.length = 0;
 });
 
-test('baseline: a dry run through the proxy without faults writes nothing', () => {
-  const out = dryRun();
+test('baseline: a dry run through the proxy without faults writes nothing', async () => {
+  const out = await dryRun();
   baseline = ztocsOf(out);
   baselineSoci = out.platforms[0]!.sociIndex!.digest;
   assert.deepEqual([...baseline.keys()], [big.digest, second.digest]);
@@ -135,67 +159,67 @@ test('baseline: a dry run through the proxy without faults writes nothing', () =
   for (const l of [big, second]) assert.deepEqual(gets(blobPath(l)).map((r) => r.headers.range), [undefined]);
 });
 
-test('a connection cut mid-layer is resumed with Range: bytes=N- and the zTOCs are byte-identical', () => {
+test('a connection cut mid-layer is resumed with Range: bytes=N- and the zTOCs are byte-identical', async () => {
   const N = 40_000;
-  proxy.addRule({ method: 'GET', path: blobPath(big), times: 1, action: { kind: 'cut', afterBytes: N } });
-  const out = dryRun();
+  const cut = addRule({ method: 'GET', path: blobPath(big), times: 1, action: { kind: 'cut', afterBytes: N } });
+  const out = await dryRun();
   assert.deepEqual(ztocsOf(out), baseline);
   assert.equal(out.platforms[0]!.sociIndex!.digest, baselineSoci);
   const reqs = gets(blobPath(big));
   assert.equal(reqs.length, 2, JSON.stringify(reqs.map((r) => r.headers.range)));
-  assert.equal(reqs[0]!.rule, 0, 'the cut rule did not fire');
+  assert.equal(reqs[0]!.rule, cut, 'the cut rule did not fire');
   assert.equal(reqs[0]!.headers.range, undefined);
   assert.equal(reqs[1]!.headers.range, `bytes=${N}-`);
   assertNoWrites();
 });
 
-test('503 twice on the manifest GET and on a blob GET, then success: retried (default policy)', () => {
-  proxy.addRule({ method: 'GET', path: `/v2/${NAME}/manifests/v1`, times: 2, action: { kind: 'status', status: 503 } });
-  proxy.addRule({ method: 'GET', path: blobPath(second), times: 2, action: { kind: 'status', status: 503 } });
-  const out = dryRun();
+test('503 twice on the manifest GET and on a blob GET, then success: retried (default policy)', async () => {
+  const onManifest = addRule({ method: 'GET', path: `/v2/${NAME}/manifests/v1`, times: 2, action: { kind: 'status', status: 503 } });
+  const onBlob = addRule({ method: 'GET', path: blobPath(second), times: 2, action: { kind: 'status', status: 503 } });
+  const out = await dryRun();
   assert.deepEqual(ztocsOf(out), baseline);
   const manifestGets = gets(`/v2/${NAME}/manifests/v1`);
-  assert.deepEqual(manifestGets.map((r) => r.rule), [0, 0, undefined]);
+  assert.deepEqual(manifestGets.map((r) => r.rule), [onManifest, onManifest, undefined]);
   const blobGets = gets(blobPath(second));
-  assert.deepEqual(blobGets.map((r) => r.rule), [1, 1, undefined]);
+  assert.deepEqual(blobGets.map((r) => r.rule), [onBlob, onBlob, undefined]);
   // A 503 before any body byte is a plain retry from the start, not a resume.
   assert.ok(blobGets.every((r) => r.headers.range === undefined));
 });
 
-test('429 with Retry-After: 1 once, then success', () => {
-  proxy.addRule({ method: 'GET', path: `/v2/${NAME}/manifests/v1`, times: 1, action: { kind: 'status', status: 429, headers: { 'retry-after': '1' } } });
-  const out = dryRun();
+test('429 with Retry-After: 1 once, then success', async () => {
+  const limited = addRule({ method: 'GET', path: `/v2/${NAME}/manifests/v1`, times: 1, action: { kind: 'status', status: 429, headers: { 'retry-after': '1' } } });
+  const out = await dryRun();
   assert.deepEqual(ztocsOf(out), baseline);
-  assert.deepEqual(gets(`/v2/${NAME}/manifests/v1`).map((r) => r.rule), [0, undefined]);
+  assert.deepEqual(gets(`/v2/${NAME}/manifests/v1`).map((r) => r.rule), [limited, undefined]);
 });
 
 test('a corrupted layer byte: exit 1 naming the layer, and nothing at all is pushed', async () => {
-  proxy.addRule({ method: 'GET', path: blobPath(big), action: { kind: 'corrupt', offset: 200_000 } });
-  const r = ztoc(['index', `${proxy.host}/${NAME}:v1`, ...common, '--json']);
+  const corrupt = addRule({ method: 'GET', path: blobPath(big), action: { kind: 'corrupt', offset: 200_000 } });
+  const r = await ztoc(['index', `${proxy.host}/${NAME}:v1`, ...common, '--json']);
   assert.equal(r.code, 1, r.stderr);
   assert.equal(r.stdout, '');
   assert.ok(r.stderr.includes(big.digest), `the error does not name the layer: ${r.stderr}`);
   assert.match(r.stderr, /^ztoc: error: .*\[(DIGEST_MISMATCH|GZIP_[A-Z_]+)\]$/m);
-  assert.ok(gets(blobPath(big)).length >= 1 && gets(blobPath(big)).every((q) => q.rule === 0));
+  assert.ok(gets(blobPath(big)).length >= 1 && gets(blobPath(big)).every((q) => q.rule === corrupt));
   assertNoWrites();
   await assertNothingStored();
 });
 
 test('a wrong Docker-Content-Digest on a manifest-by-digest GET: clear DIGEST_MISMATCH, nothing pushed', async () => {
   const lie = `sha256:${'0'.repeat(64)}`;
-  proxy.addRule({ method: 'GET', path: `/v2/${NAME}/manifests/${imageDigest}`, action: { kind: 'headers', set: { 'docker-content-digest': lie } } });
-  const r = ztoc(['index', `${proxy.host}/${NAME}@${imageDigest}`, ...common, '--json']);
+  const lying = addRule({ method: 'GET', path: `/v2/${NAME}/manifests/${imageDigest}`, action: { kind: 'headers', set: { 'docker-content-digest': lie } } });
+  const r = await ztoc(['index', `${proxy.host}/${NAME}@${imageDigest}`, ...common, '--json']);
   assert.equal(r.code, 1, r.stderr);
   assert.equal(r.stdout, '');
   assert.ok(r.stderr.includes(`manifest ${proxy.host}/${NAME}@${imageDigest}: Docker-Content-Digest says ${lie} [DIGEST_MISMATCH]`), r.stderr);
-  assert.equal(gets(`/v2/${NAME}/manifests/${imageDigest}`)[0]?.rule, 0);
+  assert.equal(gets(`/v2/${NAME}/manifests/${imageDigest}`)[0]?.rule, lying);
   assertNoWrites();
   await assertNothingStored();
 });
 
 test('a stalled layer body (library, 500 ms body timeout) is resumed and the zTOCs are byte-identical', async () => {
   const N = 60_000;
-  proxy.addRule({ method: 'GET', path: blobPath(big), times: 1, action: { kind: 'stall', afterBytes: N } });
+  const stall = addRule({ method: 'GET', path: blobPath(big), times: 1, action: { kind: 'stall', afterBytes: N } });
   const retries: string[] = [];
   const repo = new Repository(proxy.host, NAME, {
     bodyTimeoutMs: 500,
@@ -213,14 +237,14 @@ test('a stalled layer body (library, 500 ms body timeout) is resumed and the zTO
   }
   const reqs = gets(blobPath(big));
   assert.equal(reqs.length, 2, JSON.stringify(reqs.map((r) => r.headers.range)));
-  assert.equal(reqs[0]!.rule, 0, 'the stall rule did not fire');
+  assert.equal(reqs[0]!.rule, stall, 'the stall rule did not fire');
   assert.equal(reqs[1]!.headers.range, `bytes=${N}-`);
   assertNoWrites();
 });
 
 test('control: the same command without faults pushes the baseline zTOCs and the SOCI index', async () => {
   // Proves the "nothing pushed" checks above would have seen a push.
-  const r = ztoc(['index', `${proxy.host}/${NAME}:v1`, ...common, '--json']);
+  const r = await ztoc(['index', `${proxy.host}/${NAME}:v1`, ...common, '--json']);
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout) as IndexJson;
   assert.equal(out.platforms[0]!.status, 'indexed');

@@ -4,6 +4,7 @@
 // the back-pressure: with no free output buffer, inflation waits.
 
 import { parentPort } from 'node:worker_threads';
+import { ZtocError } from '../errors.js';
 import { CheckpointInflater } from '../inflate/inflater.js';
 import { serializeError, type FromWorker, type ToWorker } from './protocol.js';
 
@@ -52,6 +53,8 @@ function pump(): void {
       input.off += consumed;
       fill += produced;
       done = input.off >= input.length && fill < cur.length;
+      // Every step must make progress; zlib never stalls with input and output room, so this is a bug guard.
+      if (!done && consumed === 0 && produced === 0) throw new ZtocError('INTERNAL', `inflate made no progress at compressed offset ${input.start + input.off}`);
       if (fill === cur.length) flushOutput();
     } catch (err) {
       flushOutput();

@@ -2,7 +2,7 @@
 // an OCI layout written by our layout code; skopeo (an independent client) pushes them to the
 // test registry, as OCI, as Docker v2 (`--format v2s2`), or as a multi-platform index (`--all`).
 
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OciLayout } from '../../src/layout/index.js';
@@ -82,13 +82,30 @@ export interface SkopeoPushOptions {
   creds?: string;
 }
 
-/** Pushes `oci:DIR:TAG` to `HOST/REPO:TAG` with skopeo. */
-export function skopeoPush(dir: string, tag: string, host: string, repo: string, opts: SkopeoPushOptions = {}): void {
+function skopeoArgs(dir: string, tag: string, host: string, repo: string, opts: SkopeoPushOptions): string[] {
   const args = ['copy', '--quiet', '--dest-tls-verify=false'];
   if (opts.format) args.push('--format', opts.format);
   if (opts.all) args.push('--all');
   if (opts.creds !== undefined) args.push('--dest-creds', opts.creds);
   // skopeo copies blobs unchanged (layers keep their bytes and digests; v2s2 only renames media types).
   args.push(`oci:${dir}:${tag}`, `docker://${host}/${repo}:${tag}`);
-  execFileSync('skopeo', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  return args;
+}
+
+/** Pushes `oci:DIR:TAG` to `HOST/REPO:TAG` with skopeo. */
+export function skopeoPush(dir: string, tag: string, host: string, repo: string, opts: SkopeoPushOptions = {}): void {
+  execFileSync('skopeo', skopeoArgs(dir, tag, host, repo, opts), { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/**
+ * skopeoPush without blocking the event loop: needed when a server skopeo talks to runs in this process (the token
+ * server of `startRegistry({auth: 'token'})`), which a synchronous push would deadlock.
+ */
+export function skopeoPushAsync(dir: string, tag: string, host: string, repo: string, opts: SkopeoPushOptions = {}): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('skopeo', skopeoArgs(dir, tag, host, repo, opts), { timeout: 60_000 }, (err, _stdout, stderr) => {
+      if (err !== null) reject(new Error(`skopeo push to ${host}/${repo}:${tag} failed: ${String(stderr).trim() || err.message}`));
+      else resolve();
+    });
+  });
 }

@@ -1,0 +1,33 @@
+// ztoc's library API: everything the CLI uses, for programs that embed ztoc.
+
+export { ZtocError, isZtocError, type ZtocErrorCode } from './errors.js';
+export { VERSION } from './version.js';
+// zTOC format, build and read
+export { buildZtoc, sniffKind, DEFAULT_BUILD_TOOL_ID, type BuildOptions, type BuildResult } from './ztoc/build.js';
+export { encodeZtoc, encodeTarZinfo } from './ztoc/encode.js';
+export { decodeZtoc, decodeTarZinfo } from './ztoc/decode.js';
+export { extractFile, extractRange, findEntry, cleanName, spanTable, readSpan, fileRangeReader, collect, type RangeReader } from './ztoc/extract.js';
+export { verifyZtoc, type VerifyReport } from './ztoc/verify.js';
+export { ztocInfo, type ZtocInfo } from './ztoc/info.js';
+export { readFileChunks } from './ztoc/source.js';
+export { WorkerPool, sharedPool } from './ztoc/pool.js';
+export { DEFAULT_SPAN_SIZE, SOCI_BUILD_TOOL_ID, ZTOC_VERSION, type Ztoc } from './ztoc/model.js';
+export { decodeZinfo, gzipSpans, spanForOffset, type Checkpoint } from './inflate/zinfo.js';
+export { TarScanner, utf8, byteString, type TocEntry, type ByteString } from './tar/scanner.js';
+// SOCI indexes and OCI
+export * from './soci/index.js';
+export { convertToSociV2Index } from './soci/convert.js';
+export { marshalManifest, marshalIndex, marshalDescriptor, goJsonString } from './soci/json.js';
+export * from './oci/types.js';
+export { parseReference, formatReference, type ImageReference } from './oci/reference.js';
+export { parsePlatform, formatPlatform, hostPlatform, matchPlatform } from './oci/platform.js';
+export { parseManifestOrIndex } from './oci/validate.js';
+// Image stores and jobs
+export { Repository, RegistryClient, createCredentialLookup, type RepositoryOptions } from './registry/index.js';
+export { OciLayout } from './layout/index.js';
+export type { ImageStore } from './image/store.js';
+export { LayoutStore } from './image/layout-store.js';
+export { RegistryStore } from './image/registry-store.js';
+export { openImage } from './image/open.js';
+export { indexImage, findExistingIndex, DEFAULT_MIN_LAYER_SIZE, type IndexOptions, type IndexResult, type IndexEvent } from './jobs/index-image.js';
+export { getFileFromImage, verifyImage, findSociIndexes, platformManifests } from './jobs/inspect.js';
