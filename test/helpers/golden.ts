@@ -10,10 +10,15 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** The checkout: the nearest folder above this file with package.json and testdata/. */
 export function repoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
-  return dir;
+  for (;;) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'testdata'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`no repository root above ${fileURLToPath(import.meta.url)}`);
+    dir = up;
+  }
 }
 
 export const TESTDATA = join(repoRoot(), 'testdata');
