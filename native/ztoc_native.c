@@ -308,7 +308,7 @@ static napi_value builder_checkpoints(napi_env env, napi_callback_info info) {
   int64_t from = (int64_t)from_d;
   if (from < 0) from = 0;
   if (from > b->ncheckpoints) from = b->ncheckpoints;
-  size_t k = (size_t)(b->ncheckpoints - from);
+  size_t k = b->blob == NULL ? 0 : (size_t)(b->ncheckpoints - from); /* none after builderBlob */
   napi_value abuf, arr;
   void *data;
   NAPI_CALL(env, napi_create_arraybuffer(env, k * 3 * sizeof(double), &data, &abuf));
@@ -328,7 +328,7 @@ static napi_value builder_checkpoints(napi_env env, napi_callback_info info) {
   return arr;
 }
 
-/* builderBlob(h) -> Buffer: the zinfo blob (soci-format.md §2.1), header filled in. */
+/* builderBlob(h) -> Buffer: the zinfo blob (soci-format.md §2.1), header filled in. Call once, at the end. */
 static napi_value builder_blob(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -348,6 +348,10 @@ static napi_value builder_blob(napi_env env, napi_callback_info info) {
   napi_value buf;
   void *copy;
   NAPI_CALL(env, napi_create_buffer_copy(env, b->blob_len, b->blob, &copy, &buf));
+  /* The blob is handed over once, at the end: release our copy now (it can be tens of MB). */
+  free(b->blob);
+  b->blob = NULL;
+  b->blob_len = b->blob_cap = 0;
   return buf;
 }
 

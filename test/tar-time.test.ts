@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { goParseInt, goTimeText, parsePaxTime } from '../src/tar/gotime.js';
+import { goParseInt, goTimeText, parsePaxTime, parsePaxTimeInto, paxTime } from '../src/tar/gotime.js';
 import { byteString, utf8 } from '../src/tar/scanner.js';
 import { rng } from './helpers/tar-fixtures.js';
 
@@ -52,6 +52,25 @@ describe('Go time semantics', () => {
     for (let i = 0; i < 4000; i++) secs.push(Math.floor(-62167219200 + r() * (253402300799 + 62167219200)));
     const want = gnuDates(secs);
     secs.forEach((s, i) => assert.equal(goTimeText(s, 0), want[i], `sec ${s}`));
+  });
+
+  it('the allocation-free parsePaxTimeInto agrees with parsePaxTime', () => {
+    const r = rng(11);
+    const alphabet = '0123456789000.-+e x';
+    for (let i = 0; i < 20000; i++) {
+      const n = Math.floor(r() * 26);
+      let s = '';
+      for (let k = 0; k < n; k++) s += alphabet[Math.floor(r() * alphabet.length)];
+      if (r() < 0.5) s = String(Math.floor((r() - 0.3) * 1e12)) + (r() < 0.7 ? '.' + String(Math.floor(r() * 1e12)) : '');
+      const want = parsePaxTime(s);
+      const ok = parsePaxTimeInto(s);
+      assert.equal(ok, want !== null, JSON.stringify(s));
+      if (want !== null) {
+        assert.ok(Object.is(paxTime.sec, want.sec) || paxTime.sec === want.sec, JSON.stringify(s));
+        assert.equal(paxTime.nsec, want.nsec, JSON.stringify(s));
+        assert.equal(goTimeText(paxTime.sec, paxTime.nsec), goTimeText(want.sec, want.nsec));
+      }
+    }
   });
 
   it('strconv.ParseInt(s, 10, 64)', () => {

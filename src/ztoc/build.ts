@@ -1,6 +1,7 @@
 // Owns the one-pass zTOC build. The layer is read once; this thread hashes the compressed bytes
 // (whole blob and per span) and scans tar headers in the inflated bytes, while a worker thread
-// inflates with checkpoints, so both cores work. Nothing touches disk and nothing is inflated twice.
+// inflates with checkpoints, so both cores work. Bytes cross threads through SharedArrayBuffer
+// slots (see protocol.ts). Nothing touches disk and nothing is inflated twice.
 
 import { createHash } from 'node:crypto';
 import type { Worker } from 'node:worker_threads';
@@ -52,14 +53,14 @@ export interface BuildResult {
 
 /** The inflate side as the driver sees it: on a worker, inline, or absent (tar layers). */
 interface Inflate {
-  /** Takes a compressed chunk; the chunk comes back through Events.chunk. */
-  send(buf: ArrayBuffer, length: number, start: number): void;
+  /** Takes input slot `slot` (compressed bytes); the slot comes back through Events.chunk. */
+  send(slot: number, length: number, start: number): void;
   end(): void;
   release(broken: boolean): void;
 }
 
 interface Events {
-  chunk(buf: ArrayBuffer, length: number, start: number, checkpoints: Float64Array): void;
+  chunk(slot: number, length: number, start: number, checkpoints: Float64Array): void;
   output(view: Uint8Array): void;
   done(s: InflateSummary): void;
   error(e: unknown): void;
@@ -67,22 +68,22 @@ interface Events {
 
 const NONE: Float64Array = new Float64Array(0);
 
-function inlineInflate(spanSize: number, ev: Events): Inflate {
+function inlineInflate(slots: Uint8Array[], spanSize: number, ev: Events): Inflate {
   const inflater = new CheckpointInflater(spanSize);
   let failed = false;
   return {
-    send(buf, length, start) {
+    send(slot, length, start) {
       let cps: Float64Array = NONE;
       if (!failed) {
         try {
-          inflater.write(new Uint8Array(buf, 0, length), ev.output);
+          inflater.write(slots[slot]!.subarray(0, length), ev.output);
           cps = inflater.takeCheckpoints();
         } catch (err) {
           failed = true;
           ev.error(err);
         }
       }
-      ev.chunk(buf, length, start, cps);
+      ev.chunk(slot, length, start, cps);
     },
     end() {
       if (failed) return;
@@ -97,16 +98,18 @@ function inlineInflate(spanSize: number, ev: Events): Inflate {
   };
 }
 
-function workerInflate(worker: Worker, pool: WorkerPool, spanSize: number, ev: Events): Inflate {
-  const post = (m: ToWorker, transfer: ArrayBuffer[] = []): void => worker.postMessage(m, transfer);
+function workerInflate(worker: Worker, pool: WorkerPool, inputs: SharedArrayBuffer[], spanSize: number, ev: Events): Inflate {
+  const post = (m: ToWorker): void => worker.postMessage(m);
+  const outputs = Array.from({ length: OUTPUTS }, () => new SharedArrayBuffer(OUTPUT_SIZE));
+  const outViews = outputs.map((b) => new Uint8Array(b));
   worker.on('message', (m: FromWorker) => {
     switch (m.type) {
       case 'chunk':
-        ev.chunk(m.buf, m.length, m.start, m.checkpoints);
+        ev.chunk(m.slot, m.length, m.start, m.checkpoints);
         break;
       case 'output':
-        ev.output(new Uint8Array(m.buf, 0, m.length));
-        post({ type: 'output', buf: m.buf }, [m.buf]);
+        ev.output(outViews[m.slot]!.subarray(0, m.length));
+        post({ type: 'output', slot: m.slot });
         break;
       case 'done':
         ev.done(m.summary);
@@ -117,23 +120,22 @@ function workerInflate(worker: Worker, pool: WorkerPool, spanSize: number, ev: E
     }
   });
   worker.on('error', (err) => ev.error(new ZtocError('INTERNAL', `inflate worker failed: ${err.message}`, { cause: err })));
-  const outputs = Array.from({ length: OUTPUTS }, () => new ArrayBuffer(OUTPUT_SIZE));
-  post({ type: 'init', spanSize, outputs }, outputs);
+  post({ type: 'init', spanSize, inputs, outputs });
   return {
-    send: (buf, length, start) => post({ type: 'chunk', buf, length, start }, [buf]),
+    send: (slot, length, start) => post({ type: 'chunk', slot, length, start }),
     end: () => post({ type: 'end' }),
     release: (broken) => pool.release(worker, broken),
   };
 }
 
-function tarPassthrough(spans: SpanHasher, spanSize: number, ev: Events): Inflate {
+function tarPassthrough(slots: Uint8Array[], spans: SpanHasher, spanSize: number, ev: Events): Inflate {
   return {
-    send(buf, length, start) {
-      const view = new Uint8Array(buf, 0, length);
+    send(slot, length, start) {
+      const view = slots[slot]!.subarray(0, length);
       // Uncompressed layers use fixed spans [i*span, (i+1)*span).
       for (let next = Math.ceil(start / spanSize) * spanSize; next < start + length; next += spanSize) spans.boundary(next, false, view, start);
       ev.output(view);
-      ev.chunk(buf, length, start, NONE);
+      ev.chunk(slot, length, start, NONE);
     },
     end() {},
     release() {},
@@ -167,16 +169,21 @@ function looksLikeTar(h: Uint8Array): boolean {
   return /^[0-7]+$/.test(field) && parseInt(field, 8) === sum;
 }
 
-/** Groups source chunks into fixed transfer buffers, each reused once it comes back. */
+/** Copies source chunks into fixed input slots; a slot is reused once the engine hands it back. */
 class ChunkPacker {
-  private free: ArrayBuffer[] = [];
-  private cur: Uint8Array | undefined;
+  private readonly free: number[];
+  private cur = -1;
   private fill = 0;
   private inFlight = 0;
   private waiter: (() => void) | undefined;
   private aborted = false;
 
-  constructor(private readonly flush: (buf: ArrayBuffer, length: number) => void) {}
+  constructor(
+    private readonly slots: Uint8Array[],
+    private readonly flush: (slot: number, length: number) => void,
+  ) {
+    this.free = slots.map((_, i) => slots.length - 1 - i);
+  }
 
   private wake(): void {
     const w = this.waiter;
@@ -191,35 +198,36 @@ class ChunkPacker {
   async write(chunk: Uint8Array): Promise<void> {
     let off = 0;
     while (off < chunk.length && !this.aborted) {
-      if (this.cur === undefined) {
-        await this.wait(() => this.inFlight >= IN_FLIGHT);
+      if (this.cur < 0) {
+        await this.wait(() => this.free.length === 0);
         if (this.aborted) return;
-        this.cur = new Uint8Array(this.free.pop() ?? new ArrayBuffer(CHUNK_SIZE));
+        this.cur = this.free.pop()!;
         this.fill = 0;
       }
-      const n = Math.min(chunk.length - off, this.cur.length - this.fill);
-      this.cur.set(chunk.subarray(off, off + n), this.fill);
+      const slot = this.slots[this.cur]!;
+      const n = Math.min(chunk.length - off, slot.length - this.fill);
+      slot.set(chunk.subarray(off, off + n), this.fill);
       this.fill += n;
       off += n;
-      if (this.fill === this.cur.length) this.send();
+      if (this.fill === slot.length) this.send();
     }
   }
 
   send(): void {
-    if (this.cur === undefined || this.fill === 0) return;
-    const buf = this.cur.buffer as ArrayBuffer;
-    this.cur = undefined;
+    if (this.cur < 0 || this.fill === 0) return;
+    const slot = this.cur;
+    this.cur = -1;
     this.inFlight++;
-    this.flush(buf, this.fill);
+    this.flush(slot, this.fill);
   }
 
-  returned(buf: ArrayBuffer): void {
+  returned(slot: number): void {
     this.inFlight--;
-    this.free.push(buf);
+    this.free.push(slot);
     this.wake();
   }
 
-  /** Resolves once every sent buffer came back (so every byte was hashed). */
+  /** Resolves once every sent slot came back (so every byte was hashed). */
   drained(): Promise<void> {
     return this.wait(() => this.inFlight > 0);
   }
@@ -254,14 +262,16 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
   });
   done.catch(() => {});
 
-  const packer = new ChunkPacker((buf, length) => {
-    inflate!.send(buf, length, sent);
+  const shared = Array.from({ length: IN_FLIGHT }, () => new SharedArrayBuffer(CHUNK_SIZE));
+  const slots = shared.map((b) => new Uint8Array(b));
+  const packer = new ChunkPacker(slots, (slot, length) => {
+    inflate!.send(slot, length, sent);
     sent += length;
   });
   const events: Events = {
-    chunk(buf, length, start, cps) {
+    chunk(slot, length, start, cps) {
       if (failure === undefined) {
-        const view = new Uint8Array(buf, 0, length);
+        const view = slots[slot]!.subarray(0, length);
         try {
           for (let i = 0; i < cps.length; i += 3) spans.boundary(cps[i]!, cps[i + 2]! !== 0, view, start);
           spans.feedTo(start + length, view, start);
@@ -269,7 +279,7 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
           events.error(err);
         }
       }
-      packer.returned(buf);
+      packer.returned(slot);
     },
     output(view) {
       if (failure !== undefined) return;
@@ -291,9 +301,9 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
   const start = async (k: LayerKind): Promise<void> => {
     if (k === 'tar' && spanSize === 0) throw new ZtocError('INVALID_ARGUMENT', 'span size 0 is not allowed for uncompressed layers');
     assembler = new TocAssembler(k, spanSize);
-    if (k === 'tar') inflate = tarPassthrough(spans, spanSize, events);
-    else if (opts.thread === 'inline') inflate = inlineInflate(spanSize, events);
-    else inflate = workerInflate(await pool.acquire(), pool, spanSize, events);
+    if (k === 'tar') inflate = tarPassthrough(slots, spans, spanSize, events);
+    else if (opts.thread === 'inline') inflate = inlineInflate(slots, spanSize, events);
+    else inflate = workerInflate(await pool.acquire(), pool, shared, spanSize, events);
   };
   let head: Uint8Array | undefined;
   let broken = false;

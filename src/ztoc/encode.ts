@@ -8,25 +8,50 @@ import type { Ztoc } from './model.js';
 const GZIP = 1;
 const UNCOMPRESSED = 2;
 
-function bytes(s: string): Uint8Array {
-  // Tar strings are Go byte strings held as latin1; everything else here is ASCII.
-  return Buffer.from(s, 'latin1');
+/**
+ * Tar strings are Go byte strings held as latin1; everything else here is ASCII. Values that repeat
+ * across entries (type, owner names, times, link targets, PAX keys) are converted to bytes once.
+ */
+class StringWriter {
+  private readonly cache = new Map<string, Uint8Array>();
+
+  constructor(private readonly b: flatbuffers.Builder) {}
+
+  /** A string unlikely to repeat (a file name). */
+  unique(s: string): flatbuffers.Offset {
+    return this.b.createString(Buffer.from(s, 'latin1'));
+  }
+
+  /** A string likely to repeat. */
+  create(s: string): flatbuffers.Offset {
+    let bytes = this.cache.get(s);
+    if (bytes === undefined) {
+      bytes = Buffer.from(s, 'latin1');
+      if (this.cache.size < 65536) this.cache.set(s, bytes);
+    }
+    return this.b.createString(bytes);
+  }
 }
 
-function metadataOffset(b: flatbuffers.Builder, e: TocEntry): flatbuffers.Offset {
-  const name = b.createString(bytes(e.name));
-  const type = b.createString(bytes(e.type));
-  const linkname = b.createString(bytes(e.linkname));
-  const uname = b.createString(bytes(e.uname));
-  const gname = b.createString(bytes(e.gname));
-  const modTime = b.createString(bytes(e.modTime));
+/** int64 slots: a zero equals the default and is not written, so skip the BigInt for it. */
+function addInt64(b: flatbuffers.Builder, slot: number, v: number): void {
+  if (v !== 0) b.addFieldInt64(slot, BigInt(v), 0n);
+}
+
+function metadataOffset(b: flatbuffers.Builder, w: StringWriter, e: TocEntry): flatbuffers.Offset {
+  const name = w.unique(e.name);
+  const type = w.create(e.type);
+  const linkname = w.create(e.linkname);
+  const uname = w.create(e.uname);
+  const gname = w.create(e.gname);
+  const modTime = w.create(e.modTime);
 
   // Keys ascending (Go sort.Strings is byte-wise; latin1 strings compare the same way).
   const xattrs = e.xattrs.length > 1 ? [...e.xattrs].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0)) : e.xattrs;
   const xoffs: flatbuffers.Offset[] = [];
   for (const [k, v] of xattrs) {
-    const ko = b.createString(bytes(k));
-    const vo = b.createString(bytes(v));
+    const ko = w.create(k);
+    const vo = w.unique(v);
     b.startObject(2);
     b.addFieldOffset(0, ko, 0);
     b.addFieldOffset(1, vo, 0);
@@ -39,17 +64,17 @@ function metadataOffset(b: flatbuffers.Builder, e: TocEntry): flatbuffers.Offset
   b.startObject(14);
   b.addFieldOffset(0, name, 0);
   b.addFieldOffset(1, type, 0);
-  b.addFieldInt64(2, BigInt(e.offset), 0n);
-  b.addFieldInt64(3, BigInt(e.size), 0n);
+  addInt64(b, 2, e.offset);
+  addInt64(b, 3, e.size);
   b.addFieldOffset(4, linkname, 0);
-  b.addFieldInt64(5, BigInt(e.mode), 0n);
+  addInt64(b, 5, e.mode);
   b.addFieldInt32(6, e.uid | 0, 0);
   b.addFieldInt32(7, e.gid | 0, 0);
   b.addFieldOffset(8, uname, 0);
   b.addFieldOffset(9, gname, 0);
   b.addFieldOffset(10, modTime, 0);
-  b.addFieldInt64(11, BigInt(e.devmajor), 0n);
-  b.addFieldInt64(12, BigInt(e.devminor), 0n);
+  addInt64(b, 11, e.devmajor);
+  addInt64(b, 12, e.devminor);
   b.addFieldOffset(13, xvec, 0);
   return b.endObject();
 }
@@ -61,8 +86,9 @@ export function encodeZtoc(z: Ztoc): Uint8Array {
   const tool = b.createString(z.buildToolIdentifier);
 
   const n = z.entries.length;
+  const w = new StringWriter(b);
   const metas: flatbuffers.Offset[] = new Array<flatbuffers.Offset>(n);
-  for (let i = n - 1; i >= 0; i--) metas[i] = metadataOffset(b, z.entries[i]!);
+  for (let i = n - 1; i >= 0; i--) metas[i] = metadataOffset(b, w, z.entries[i]!);
   b.startVector(4, n, 4);
   for (let i = n - 1; i >= 0; i--) b.addOffset(metas[i]!);
   const metaVec = b.endVector();
@@ -87,8 +113,8 @@ export function encodeZtoc(z: Ztoc): Uint8Array {
   b.addFieldOffset(0, version, 0);
   b.addFieldOffset(1, tool, 0);
   b.addFieldOffset(4, toc, 0);
-  b.addFieldInt64(2, BigInt(z.compressedArchiveSize), 0n);
-  b.addFieldInt64(3, BigInt(z.uncompressedArchiveSize), 0n);
+  addInt64(b, 2, z.compressedArchiveSize);
+  addInt64(b, 3, z.uncompressedArchiveSize);
   b.addFieldOffset(5, info, 0);
   const root = b.endObject();
   b.finish(root);

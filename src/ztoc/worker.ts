@@ -1,7 +1,7 @@
 // Owns the worker-thread side of a build: inflate one layer at a time with checkpoints. Input
-// chunks arrive in order and are handed back once consumed (with the checkpoints found in them);
-// output goes back in transferred buffers that the driver returns after scanning, which is also
-// the back-pressure: with no free output buffer, inflation waits.
+// slots arrive in order and are handed back once consumed (with the checkpoints found in them);
+// output fills shared slots that the driver hands back after scanning, which is also the
+// back-pressure: with no free output slot, inflation waits.
 
 import { parentPort } from 'node:worker_threads';
 import { ZtocError } from '../errors.js';
@@ -11,51 +11,57 @@ import { serializeError, type FromWorker, type ToWorker } from './protocol.js';
 let inflater: CheckpointInflater | undefined;
 let failed = false;
 let ending = false;
-const inputs: Array<{ buf: ArrayBuffer; length: number; start: number; off: number }> = [];
-const free: ArrayBuffer[] = [];
-let cur: Uint8Array | undefined;
+let inputSlots: Uint8Array[] = [];
+let outputSlots: Uint8Array[] = [];
+const inputs: Array<{ slot: number; length: number; start: number; off: number }> = [];
+const free: number[] = [];
+let cur = -1;
 let fill = 0;
 
-function send(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
-  parentPort!.postMessage(msg, transfer);
+function send(msg: FromWorker): void {
+  parentPort!.postMessage(msg);
 }
 
 function flushOutput(): void {
-  if (cur === undefined || fill === 0) return;
-  const buf = cur.buffer as ArrayBuffer;
-  send({ type: 'output', buf, length: fill }, [buf]);
-  cur = undefined;
+  if (cur < 0 || fill === 0) return;
+  send({ type: 'output', slot: cur, length: fill });
+  cur = -1;
   fill = 0;
+}
+
+function handBack(i: { slot: number; length: number; start: number }, checkpoints: Float64Array): void {
+  send({ type: 'chunk', slot: i.slot, length: i.length, start: i.start, checkpoints });
 }
 
 function fail(err: unknown): void {
   failed = true;
   send({ type: 'error', error: serializeError(err) });
-  // Hand every input back so the driver is never left waiting on a buffer.
-  for (const i of inputs.splice(0)) send({ type: 'chunk', buf: i.buf, length: i.length, start: i.start, checkpoints: new Float64Array(0) }, [i.buf]);
+  // Hand every input back so the driver is never left waiting on a slot.
+  for (const i of inputs.splice(0)) handBack(i, new Float64Array(0));
 }
 
-/** Inflates queued input while an output buffer is free; returns when it must wait. */
+/** Inflates queued input while an output slot is free; returns when it must wait. */
 function pump(): void {
   while (!failed && inflater !== undefined) {
     const input = inputs[0];
     if (input === undefined) break;
-    if (cur === undefined) {
-      const b = free.pop();
-      if (b === undefined) return; // wait for the driver to hand an output buffer back
-      cur = new Uint8Array(b);
+    if (cur < 0) {
+      const s = free.pop();
+      if (s === undefined) return; // wait for the driver to hand an output slot back
+      cur = s;
       fill = 0;
     }
-    const view = new Uint8Array(input.buf, 0, input.length);
+    const out = outputSlots[cur]!;
+    const view = inputSlots[input.slot]!.subarray(0, input.length);
     let done: boolean;
     try {
-      const [consumed, produced] = inflater.inflateInto(view, input.off, cur.subarray(fill));
+      const [consumed, produced] = inflater.inflateInto(view, input.off, out.subarray(fill));
       input.off += consumed;
       fill += produced;
-      done = input.off >= input.length && fill < cur.length;
+      done = input.off >= input.length && fill < out.length;
       // Every step must make progress; zlib never stalls with input and output room, so this is a bug guard.
       if (!done && consumed === 0 && produced === 0) throw new ZtocError('INTERNAL', `inflate made no progress at compressed offset ${input.start + input.off}`);
-      if (fill === cur.length) flushOutput();
+      if (fill === out.length) flushOutput();
     } catch (err) {
       flushOutput();
       fail(err);
@@ -63,15 +69,14 @@ function pump(): void {
     }
     if (done) {
       inputs.shift();
-      send({ type: 'chunk', buf: input.buf, length: input.length, start: input.start, checkpoints: inflater.takeCheckpoints() }, [input.buf]);
+      handBack(input, inflater.takeCheckpoints());
     }
   }
   if (ending && inputs.length === 0 && inflater !== undefined && !failed) {
     flushOutput();
     try {
       const end = inflater.end();
-      const blob = new Uint8Array(end.blob);
-      send({ type: 'done', summary: { blob, inflatedSize: end.totalOut, members: end.members } }, [blob.buffer as ArrayBuffer]);
+      send({ type: 'done', summary: { blob: end.blob, inflatedSize: end.totalOut, members: end.members } });
     } catch (err) {
       fail(err);
     }
@@ -86,17 +91,19 @@ parentPort!.on('message', (msg: ToWorker) => {
       failed = false;
       ending = false;
       inputs.length = 0;
+      inputSlots = msg.inputs.map((b) => new Uint8Array(b));
+      outputSlots = msg.outputs.map((b) => new Uint8Array(b));
       free.length = 0;
-      free.push(...msg.outputs);
-      cur = undefined;
+      for (let i = outputSlots.length - 1; i >= 0; i--) free.push(i);
+      cur = -1;
       fill = 0;
       break;
     case 'chunk':
-      if (failed) send({ type: 'chunk', buf: msg.buf, length: msg.length, start: msg.start, checkpoints: new Float64Array(0) }, [msg.buf]);
-      else inputs.push({ buf: msg.buf, length: msg.length, start: msg.start, off: 0 });
+      if (failed) handBack(msg, new Float64Array(0));
+      else inputs.push({ slot: msg.slot, length: msg.length, start: msg.start, off: 0 });
       break;
     case 'output':
-      free.push(msg.buf);
+      free.push(msg.slot);
       break;
     case 'end':
       ending = true;
