@@ -4,6 +4,7 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { prngBytes } from './helpers/fixtures.js';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,25 +35,12 @@ function text(n: number, seed: number): Buffer {
   return Buffer.from(parts.join('')).subarray(0, n);
 }
 
-function random(n: number, seed: number): Buffer {
-  let x = seed >>> 0 || 1;
-  const b = Buffer.alloc(n);
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
 
 // The tree: a multi-span text file, random data, a small file, a nested directory.
 const tree = join(work, 'tree');
 const files: Record<string, Buffer> = {
   'usr/share/big.txt': text(1_500_000, 3),
-  'bin/random.bin': random(400_000, 9),
+  'bin/random.bin': prngBytes(400_000, 9),
   'etc/hello.txt': Buffer.from('hello, world\n'),
   'a/b/c/deep.txt': text(20_000, 5),
 };

@@ -6,18 +6,16 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRegistry, type RunningRegistry } from './helpers/registry.js';
 import { cleanup, tempDir } from './helpers/fixtures.js';
 import { makeSmallLayers, skopeoPush, skopeoPushAsync, writeLayoutImage } from './helpers/images.js';
-import { repoRoot } from './helpers/golden.js';
+import { runCliAsync } from './helpers/cli.js';
 import { Repository } from '../src/registry/index.js';
 import { MediaType, type ImageIndex, type ImageManifest } from '../src/oci/types.js';
 import { parseSociIndex } from '../src/soci/index.js';
 
-const bin = join(repoRoot(), 'bin', 'ztoc.js');
 const common = ['--min-layer-size', '64KiB', '--span-size', '128KiB'];
 const HTPASSWD_REPOS = ['auths', 'helper', 'stdin', 'argv', 'wrong'];
 
@@ -38,28 +36,14 @@ interface Run {
  * Runs the real CLI with a hermetic credential environment plus `env`. Asynchronous on purpose: the token server
  * runs in this process, and a spawnSync would block it while the CLI waits for a token.
  */
-function ztoc(args: string[], env: NodeJS.ProcessEnv = {}, input = ''): Promise<Run> {
-  const full: NodeJS.ProcessEnv = { ...process.env, CI: '1', NO_COLOR: '1', HOME: home, XDG_RUNTIME_DIR: home, DOCKER_CONFIG: emptyConfig, ...env };
-  delete full['REGISTRY_AUTH_FILE'];
-  delete full['ZTOC_PASSWORD'];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: full, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 45_000);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
-    });
-    child.stdin.on('error', () => {});
-    child.stdin.end(input);
+async function ztoc(args: string[], env: NodeJS.ProcessEnv = {}, input = ''): Promise<Run> {
+  const r = await runCliAsync(args, {
+    input,
+    timeoutMs: 45_000,
+    env: { HOME: home, XDG_RUNTIME_DIR: home, DOCKER_CONFIG: emptyConfig, ...env },
+    unset: ['REGISTRY_AUTH_FILE', 'ZTOC_PASSWORD'],
   });
+  return { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr };
 }
 
 /** A DOCKER_CONFIG directory holding `config`. */

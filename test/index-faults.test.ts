@@ -6,20 +6,18 @@
 
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRegistry, type RunningRegistry } from './helpers/registry.js';
 import { startFaultProxy, type FaultProxy, type FaultRule, type RecordedRequest } from './helpers/fault-proxy.js';
 import { cleanup, tempDir } from './helpers/fixtures.js';
 import { makeSmallLayers, skopeoPush, writeLayoutImage } from './helpers/images.js';
-import { repoRoot } from './helpers/golden.js';
+import { runCliAsync } from './helpers/cli.js';
 import { Repository } from '../src/registry/index.js';
 import { RegistryStore } from '../src/image/registry-store.js';
 import { indexImage } from '../src/jobs/index-image.js';
 import type { Descriptor, ImageIndex, ImageManifest } from '../src/oci/types.js';
 
-const bin = join(repoRoot(), 'bin', 'ztoc.js');
 const NAME = 'faults/app';
 const SPAN = 128 * 1024;
 const MIN_LAYER = 64 * 1024;
@@ -48,26 +46,13 @@ interface Run {
  * Runs the real CLI. Asynchronous on purpose: the fault proxy runs in this process, and a spawnSync would block it
  * while the CLI waits for an answer.
  */
-function ztoc(args: string[]): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env, CI: '1', NO_COLOR: '1', HOME: home, XDG_RUNTIME_DIR: home, DOCKER_CONFIG: home };
-  delete env['REGISTRY_AUTH_FILE'];
-  delete env['ZTOC_PASSWORD'];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 45_000);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
-    });
+async function ztoc(args: string[]): Promise<Run> {
+  const r = await runCliAsync(args, {
+    timeoutMs: 45_000,
+    env: { HOME: home, XDG_RUNTIME_DIR: home, DOCKER_CONFIG: home },
+    unset: ['REGISTRY_AUTH_FILE', 'ZTOC_PASSWORD'],
   });
+  return { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr };
 }
 
 interface IndexJson {

@@ -4,6 +4,7 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { prngBytes } from './helpers/fixtures.js';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,19 +28,6 @@ import { runCli, runCliAsync } from './helpers/cli.js';
 const work = mkdtempSync(join(tmpdir(), 'ztoc-err-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
-function prngBytes(n: number, seed: number): Buffer {
-  let x = seed >>> 0 || 1;
-  const b = Buffer.alloc(n);
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
 
 // A tar with two regular files: text first, then random data (so the second header is far in).
 const treeDir = join(work, 'tree');

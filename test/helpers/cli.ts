@@ -2,15 +2,8 @@
 // user would, and returns its exit code, raw stdout and stderr.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
-  return dir;
-}
+import { join } from 'node:path';
+import { repoRoot } from './golden.js';
 
 export const REPO_ROOT = repoRoot();
 export const ZTOC_BIN = join(REPO_ROOT, 'bin', 'ztoc.js');
@@ -29,11 +22,15 @@ export interface CliOptions {
   env?: NodeJS.ProcessEnv;
   /** Kill after this many ms (a hang is a failure, not a stuck test run). */
   timeoutMs?: number;
+  /** Variables to remove from the inherited environment (e.g. credentials). */
+  unset?: string[];
 }
 
 function env(opts: CliOptions): NodeJS.ProcessEnv {
   // No spinner, no colours: stderr holds only what the CLI means to say.
-  return { ...process.env, NO_COLOR: '1', CI: '1', ...opts.env };
+  const e: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', CI: '1', ...opts.env };
+  for (const k of opts.unset ?? []) delete e[k];
+  return e;
 }
 
 export function runCli(args: string[], opts: CliOptions = {}): CliResult {

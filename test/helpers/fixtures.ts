@@ -16,6 +16,21 @@ export function sh(cmd: string, cwd?: string): Buffer {
   return execFileSync('sh', ['-c', cmd], { cwd, maxBuffer: 1 << 28 });
 }
 
+/** Deterministic pseudo-random bytes (xorshift32): incompressible, reproducible from the seed. */
+export function prngBytes(n: number, seed: number): Buffer {
+  let x = seed >>> 0 || 1;
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    b[i] = x & 0xff;
+  }
+  return b;
+}
+
 /** Deterministic pseudo-random text that compresses like source code (about 3:1). */
 function textData(size: number, seed: number): Buffer {
   const words = ['const', 'return', 'function', 'layer', 'span', 'checkpoint', 'window', 'inflate', '{', '}', '(', ')', ';', '\n', 'digest', 'registry'];
