@@ -10,6 +10,7 @@ const [mode, layer, span] = process.argv.slice(2) as [string, string, string | u
 const t0 = performance.now();
 const cpu0 = process.cpuUsage();
 let outBytes = 0;
+let ztocBytes: number | undefined;
 if (mode === 'inflate-only') {
   const inf = new CheckpointInflater(0, false);
   for await (const chunk of readFileChunks(layer)) {
@@ -25,10 +26,11 @@ if (mode === 'inflate-only') {
     thread: mode === 'build-inline' ? 'inline' : 'worker',
   });
   outBytes = r.inflatedSize;
+  ztocBytes = r.bytes.length;
 }
 const cpu = process.cpuUsage(cpu0);
 const wall = (performance.now() - t0) / 1000;
 process.stdout.write(
-  `${JSON.stringify({ mode, wall, cpu: (cpu.user + cpu.system) / 1e6, maxRssMB: process.resourceUsage().maxRSS / 1024, outBytes })}\n`,
+  `${JSON.stringify({ mode, wall, cpu: (cpu.user + cpu.system) / 1e6, maxRssMB: process.resourceUsage().maxRSS / 1024, outBytes, ztocBytes })}\n`,
 );
 process.exit(0);

@@ -126,6 +126,22 @@ static napi_value get_u8(napi_env env, napi_value v, unsigned char **data, size_
   return v;
 }
 
+/* The Float64Array a call reports into (at least `min` slots). */
+static double *get_f64(napi_env env, napi_value v, size_t min) {
+  napi_typedarray_type t;
+  size_t n;
+  void *d;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, v, &t, &n, &d, &ab, &off) != napi_ok || t != napi_float64_array || n < min) {
+    napi_throw_type_error(env, NULL, "expected a Float64Array for results");
+    return NULL;
+  }
+  return (double *)d;
+}
+
+static struct Reader *get_reader(napi_env env, napi_value v);
+
 /* builderCreate(spanSize: number, checkpoints: boolean) -> External */
 static napi_value builder_create(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -183,17 +199,8 @@ static napi_value builder_inflate(napi_env env, napi_callback_info info) {
   if (!get_u8(env, argv[1], &in, &inlen)) return NULL;
   NAPI_CALL(env, napi_get_value_double(env, argv[2], &inoff_d));
   if (!get_u8(env, argv[3], &out, &outlen)) return NULL;
-  napi_typedarray_type t;
-  size_t ninfo;
-  void *infod;
-  napi_value ab;
-  size_t off;
-  NAPI_CALL(env, napi_get_typedarray_info(env, argv[4], &t, &ninfo, &infod, &ab, &off));
-  if (t != napi_float64_array || ninfo < 7) {
-    napi_throw_type_error(env, NULL, "expected a Float64Array(7)");
-    return NULL;
-  }
-  double *res = (double *)infod;
+  double *res = get_f64(env, argv[4], 7);
+  if (!res) return NULL;
   size_t inoff = (size_t)inoff_d;
   if (inoff > inlen) inoff = inlen;
 
@@ -358,7 +365,7 @@ static napi_value builder_blob(napi_env env, napi_callback_info info) {
 /* ------------------------------------------------------------------------------------------ */
 /* Reader                                                                                      */
 
-typedef struct {
+typedef struct Reader {
   z_stream strm;
   int ready;
   int gzip_mode;     /* 0: raw deflate from a checkpoint; 1: parsing whole gzip members */
@@ -366,6 +373,15 @@ typedef struct {
   int member_ended;
   char msg[256];
 } Reader;
+
+static Reader *get_reader(napi_env env, napi_value v) {
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
+    napi_throw_type_error(env, NULL, "expected a reader handle");
+    return NULL;
+  }
+  return (Reader *)p;
+}
 
 static void reader_finalize(napi_env env, void *data, void *hint) {
   Reader *r = (Reader *)data;
@@ -424,12 +440,8 @@ static napi_value reader_inflate(napi_env env, napi_callback_info info) {
   size_t argc = 6;
   napi_value argv[6];
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  void *p = NULL;
-  if (napi_get_value_external(env, argv[0], &p) != napi_ok || !p) {
-    napi_throw_type_error(env, NULL, "expected a reader handle");
-    return NULL;
-  }
-  Reader *r = (Reader *)p;
+  Reader *r = get_reader(env, argv[0]);
+  if (!r) return NULL;
   unsigned char *in, *out;
   size_t inlen, outlen;
   double inoff_d, outoff_d;
@@ -437,17 +449,8 @@ static napi_value reader_inflate(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_get_value_double(env, argv[2], &inoff_d));
   if (!get_u8(env, argv[3], &out, &outlen)) return NULL;
   NAPI_CALL(env, napi_get_value_double(env, argv[4], &outoff_d));
-  napi_typedarray_type t;
-  size_t ninfo;
-  void *infod;
-  napi_value ab;
-  size_t off;
-  NAPI_CALL(env, napi_get_typedarray_info(env, argv[5], &t, &ninfo, &infod, &ab, &off));
-  if (t != napi_float64_array || ninfo < 3) {
-    napi_throw_type_error(env, NULL, "expected a Float64Array(3)");
-    return NULL;
-  }
-  double *res = (double *)infod;
+  double *res = get_f64(env, argv[5], 3);
+  if (!res) return NULL;
   size_t inoff = (size_t)inoff_d, outoff = (size_t)outoff_d;
   if (inoff > inlen) inoff = inlen;
   if (outoff > outlen) outoff = outlen;
@@ -506,13 +509,10 @@ static napi_value reader_message(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  void *p = NULL;
-  if (napi_get_value_external(env, argv[0], &p) != napi_ok || !p) {
-    napi_throw_type_error(env, NULL, "expected a reader handle");
-    return NULL;
-  }
+  Reader *r = get_reader(env, argv[0]);
+  if (!r) return NULL;
   napi_value s;
-  NAPI_CALL(env, napi_create_string_utf8(env, ((Reader *)p)->msg, NAPI_AUTO_LENGTH, &s));
+  NAPI_CALL(env, napi_create_string_utf8(env, r->msg, NAPI_AUTO_LENGTH, &s));
   return s;
 }
 
