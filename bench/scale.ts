@@ -115,8 +115,9 @@ async function generate(size: number, out: string, pool: Buffer): Promise<void> 
   process.stderr.write(`generating ${out} (${label(size)} uncompressed tar, ${gz} -1)...\n`);
   const fd = openSync(`${out}.tmp`, 'w');
   const child = spawn(gz, ['-1', '-c'], { stdio: ['pipe', fd, 'inherit'] });
+  const stdin = child.stdin!;
   const write = async (b: Buffer): Promise<void> => {
-    if (!child.stdin.write(b)) await once(child.stdin, 'drain');
+    if (!stdin.write(b)) await once(stdin, 'drain');
   };
   let written = 0;
   let i = 0;
@@ -147,7 +148,7 @@ async function generate(size: number, out: string, pool: Buffer): Promise<void> 
     i++;
   }
   await write(Buffer.alloc(1024));
-  child.stdin.end();
+  stdin.end();
   const [code] = (await once(child, 'exit')) as [number | null];
   closeSync(fd);
   if (code !== 0) throw new Error(`${gz} exited with ${code}`);
