@@ -5,7 +5,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 dir=$(mktemp -d "${TMPDIR:-/tmp}/ztoc-example.XXXXXX")
-cp -R testdata/example/. "$dir/"
+cp -RL testdata/example/. "$dir/"
 echo "== ztoc index oci:$dir:latest --min-layer-size 1MiB"
 node bin/ztoc.js index "oci:$dir:latest" --min-layer-size 1MiB
 echo "== ztoc list oci:$dir:latest"
