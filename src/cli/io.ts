@@ -12,7 +12,14 @@ export const log = (s: string): void => {
 };
 
 export function interactive(): boolean {
-  return Boolean(process.stderr.isTTY) && !process.env['CI'] && process.env['TERM'] !== 'dumb' && !process.env['NO_COLOR'];
+  // A TTY that reports no width (e.g. under `script`) makes spinners redraw forever: treat it as none.
+  return (
+    Boolean(process.stderr.isTTY) &&
+    (process.stderr.columns ?? 0) > 0 &&
+    !process.env['CI'] &&
+    process.env['TERM'] !== 'dumb' &&
+    !process.env['NO_COLOR']
+  );
 }
 
 /** A progress line on stderr; a no-op when stderr isn't an interactive terminal. */
