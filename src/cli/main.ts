@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander';
 import { ZtocError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { registerBackfill } from './commands/backfill.js';
 import { registerBuild } from './commands/build.js';
 import { registerGetFile } from './commands/get-file.js';
 import { registerInfo } from './commands/info.js';
@@ -28,6 +29,7 @@ export function createProgram(): Command {
   registerGetFile(program);
   registerIndex(program);
   registerList(program);
+  registerBackfill(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

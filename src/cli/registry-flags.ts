@@ -18,13 +18,22 @@ export interface RegistryFlags {
 }
 
 export function addRegistryFlags(cmd: Command): Command {
-  return cmd
-    .option('-u, --username <name>', 'registry user name (default: docker config, credential helpers, auth.json)')
-    .addOption(new Option('-p, --password <password>', 'registry password (prefer --password-stdin)').env('ZTOC_PASSWORD'))
-    .option('--password-stdin', 'read the registry password or token from stdin')
-    .option('--plain-http', 'use plain HTTP (default only for localhost, 127.0.0.1 and ::1)')
-    .option('--insecure', 'use HTTPS without verifying the certificate')
-    .option('--debug', 'print an HTTP trace to stderr (secrets redacted)');
+  return (
+    cmd
+      .option('-u, --username <name>', 'registry user name (default: docker config, credential helpers, auth.json)')
+      .addOption(new Option('-p, --password <password>', 'registry password (prefer --password-stdin)').env('ZTOC_PASSWORD'))
+      .option('--password-stdin', 'read the registry password or token from stdin')
+      .option('--plain-http', 'use plain HTTP (default only for localhost, 127.0.0.1 and ::1)')
+      .option('--insecure', 'use HTTPS without verifying the certificate')
+      .option('--debug', 'print an HTTP trace to stderr (secrets redacted)')
+      // Warn about a password typed on the command line, also when ZTOC_PASSWORD is set as well (the value
+      // source says where the value came from; the environment variable alone is not a warning).
+      .hook('preAction', (_self, action) => {
+        if (action.getOptionValueSource('password') === 'cli') {
+          log('ztoc: warning: a password on the command line can leak through shell history and process lists; use --password-stdin');
+        }
+      })
+  );
 }
 
 async function readStdin(): Promise<string> {
@@ -35,9 +44,6 @@ async function readStdin(): Promise<string> {
 
 export async function registryOptions(flags: RegistryFlags): Promise<RepositoryOptions> {
   let explicit: Credential | undefined;
-  if (flags.password !== undefined && !process.env['ZTOC_PASSWORD']) {
-    log('ztoc: warning: a password on the command line can leak through shell history and process lists; use --password-stdin');
-  }
   const password = flags.passwordStdin ? await readStdin() : flags.password;
   if (flags.username !== undefined || password !== undefined) {
     explicit = { ...(flags.username !== undefined ? { username: flags.username } : {}), ...(password !== undefined ? { password } : {}) };

@@ -49,7 +49,9 @@ export class CheckpointInflater {
 
   /**
    * One step: inflates `input[inOffset..]` into `output` until either runs out. Returns
-   * [consumed, produced]. Output produced before an error is handed to `onOutput` first.
+   * [consumed, produced]. When the step fails, what it produced is not handed to `onOutput`: it
+   * may be garbage zlib wrote before it noticed the corruption, and dropping it makes the inline
+   * and worker builds report the same (deflate) error.
    */
   inflateInto(input: Uint8Array, inOffset: number, output: Uint8Array, onOutput?: (out: Uint8Array) => void): [number, number] {
     if (this.ended) throw new ZtocError('INTERNAL', 'write after end');
@@ -59,8 +61,8 @@ export class CheckpointInflater {
     const produced = this.info[1]!;
     this.totalIn = this.info[2]!;
     this.members = this.info[6]!;
-    if (produced > 0) onOutput?.(output.subarray(0, produced));
     if (status !== NativeStatus.Ok) throw this.error(status, n.builderMessage(this.h));
+    if (produced > 0) onOutput?.(output.subarray(0, produced));
     return [consumed, produced];
   }
 

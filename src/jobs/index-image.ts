@@ -39,6 +39,8 @@ export interface IndexOptions {
   dryRun?: boolean;
   buildToolId?: string;
   pool?: WorkerPool;
+  /** zTOCs shared with other indexImage calls (a registry backfill): built once, pushed by mount where possible. */
+  ztocCache?: ZtocCache;
   onEvent?: (e: IndexEvent) => void;
   signal?: AbortSignal;
 }
@@ -50,6 +52,7 @@ export type IndexEvent =
   | { type: 'layer-progress'; layer: string; bytes: number; size: number }
   | { type: 'layer-done'; layer: string; ztoc: string; seconds: number; size: number }
   | { type: 'layer-skipped'; platform: string; layer: string; reason: string }
+  | { type: 'layer-reused'; platform: string; layer: string; ztoc: string }
   | { type: 'push'; what: string; digest: string; result: string };
 
 export interface ZtocRecord {
@@ -60,6 +63,42 @@ export interface ZtocRecord {
   spans: number;
   files: number;
   seconds: number;
+  /** Taken from IndexOptions.ztocCache instead of being built (the layer was not read). */
+  reused?: true;
+}
+
+/** What identifies a zTOC regardless of the image: the same layer, span size and build tool give the same bytes. */
+export interface ZtocCacheKey {
+  layer: string;
+  spanSize: number;
+  buildToolId: string;
+}
+
+export interface CachedZtoc {
+  digest: string;
+  bytes: Uint8Array;
+  spans: number;
+  files: number;
+}
+
+/**
+ * zTOCs shared between indexImage calls. `get` returns a zTOC built earlier, or undefined: the caller then builds
+ * the layer and must call `put` with the zTOC, or with undefined when it could not build one (an implementation may
+ * make concurrent callers of one key wait for that put, so that each layer is built once). At push time `mountFrom`
+ * names a repository of the same registry that already holds the blob, to push it by cross-repository mount (it may
+ * wait for another caller's push of the same blob); `stored` is then called once the push is over (ok = the blob is
+ * now in the repository of the image being indexed).
+ */
+export interface ZtocCache {
+  get(key: ZtocCacheKey): Promise<CachedZtoc | undefined>;
+  put(key: ZtocCacheKey, ztoc: CachedZtoc | undefined): void | Promise<void>;
+  mountFrom?(key: ZtocCacheKey): string | undefined | Promise<string | undefined>;
+  stored?(key: ZtocCacheKey, ok: boolean): void;
+}
+
+/** A zTOC that came from IndexOptions.ztocCache. */
+interface ReusedZtoc extends CachedZtoc {
+  reused: true;
 }
 
 export interface SkippedLayer {
@@ -216,31 +255,52 @@ export async function indexImage(store: ImageStore, reference: string | undefine
 
   // Build: each distinct layer once, `concurrency` at a time, all before anything is pushed.
   const limit = limiter(opts.concurrency ?? availableParallelism());
-  const builds = new Map<string, Promise<BuildResult | SkippedLayer>>();
-  const buildLayer = (platform: string, layer: Descriptor): Promise<BuildResult | SkippedLayer> => {
+  const builds = new Map<string, Promise<BuildResult | ReusedZtoc | SkippedLayer>>();
+  const cache = opts.ztocCache;
+  const cacheKey = (layer: string): ZtocCacheKey => ({ layer, spanSize, buildToolId });
+  const build = (platform: string, layer: Descriptor): Promise<BuildResult | SkippedLayer> =>
+    limit(async () => {
+      opts.signal?.throwIfAborted();
+      emit({ type: 'layer-start', platform, layer: layer.digest, size: layer.size });
+      try {
+        const r = await buildZtoc(store.openBlob(layer), {
+          spanSize,
+          buildToolId,
+          kind: layerCompression(layer.mediaType) === 'tar' ? 'tar' : 'gzip',
+          layer: layer.digest,
+          expectedDigest: layer.digest,
+          expectedSize: layer.size,
+          ...(opts.pool ? { pool: opts.pool } : {}),
+          onProgress: (bytes) => emit({ type: 'layer-progress', layer: layer.digest, bytes, size: layer.size }),
+        });
+        emit({ type: 'layer-done', layer: layer.digest, ztoc: r.digest, seconds: r.seconds, size: layer.size });
+        return r;
+      } catch (err) {
+        if (err instanceof ZtocError && SKIPPABLE.has(err.code)) return { layer: layer.digest, size: layer.size, reason: err.describe() };
+        throw err;
+      }
+    });
+  // With a cache: take the zTOC from it, or build it and hand it over (also when the build failed or was skipped,
+  // so that other callers waiting for this key go on).
+  const buildOrReuse = async (platform: string, layer: Descriptor): Promise<BuildResult | ReusedZtoc | SkippedLayer> => {
+    const key = cacheKey(layer.digest);
+    const hit = await cache!.get(key);
+    if (hit !== undefined) {
+      emit({ type: 'layer-reused', platform, layer: layer.digest, ztoc: hit.digest });
+      return { ...hit, reused: true };
+    }
+    let r: BuildResult | SkippedLayer | undefined;
+    try {
+      r = await build(platform, layer);
+    } finally {
+      await cache!.put(key, r === undefined || 'reason' in r ? undefined : { digest: r.digest, bytes: r.bytes, spans: r.ztoc.maxSpanId + 1, files: r.ztoc.entries.length });
+    }
+    return r;
+  };
+  const buildLayer = (platform: string, layer: Descriptor): Promise<BuildResult | ReusedZtoc | SkippedLayer> => {
     let p = builds.get(layer.digest);
     if (p === undefined) {
-      p = limit(async () => {
-        opts.signal?.throwIfAborted();
-        emit({ type: 'layer-start', platform, layer: layer.digest, size: layer.size });
-        try {
-          const r = await buildZtoc(store.openBlob(layer), {
-            spanSize,
-            buildToolId,
-            kind: layerCompression(layer.mediaType) === 'tar' ? 'tar' : 'gzip',
-            layer: layer.digest,
-            expectedDigest: layer.digest,
-            expectedSize: layer.size,
-            ...(opts.pool ? { pool: opts.pool } : {}),
-            onProgress: (bytes) => emit({ type: 'layer-progress', layer: layer.digest, bytes, size: layer.size }),
-          });
-          emit({ type: 'layer-done', layer: layer.digest, ztoc: r.digest, seconds: r.seconds, size: layer.size });
-          return r;
-        } catch (err) {
-          if (err instanceof ZtocError && SKIPPABLE.has(err.code)) return { layer: layer.digest, size: layer.size, reason: err.describe() };
-          throw err;
-        }
-      });
+      p = cache === undefined ? build(platform, layer) : buildOrReuse(platform, layer);
       builds.set(layer.digest, p);
     }
     return p;
@@ -262,6 +322,18 @@ export async function indexImage(store: ImageStore, reference: string | undefine
       if (o.skipped) {
         result.skipped.push(o.skipped);
         emit({ type: 'layer-skipped', platform: result.platform, layer: o.layer.digest, reason: o.skipped.reason });
+      } else if (o.built && 'reused' in o.built) {
+        const b = o.built;
+        result.ztocs.push({
+          layer: o.layer.digest,
+          layerMediaType: o.layer.mediaType,
+          layerSize: o.layer.size,
+          ztoc: { mediaType: MediaType.OctetStream, digest: b.digest, size: b.bytes.length },
+          spans: b.spans,
+          files: b.files,
+          seconds: 0,
+          reused: true,
+        });
       } else if (o.built) {
         const b = o.built;
         result.bytesRead += b.compressedSize;
@@ -317,16 +389,28 @@ export async function indexImage(store: ImageStore, reference: string | undefine
   }
 
   // Push: zTOC blobs and the empty config first, each index manifest last.
-  const ztocBytes = new Map<string, Uint8Array>();
-  for (const [, p] of builds) {
+  const ztocBytes = new Map<string, { bytes: Uint8Array; layer: string }>();
+  for (const [layer, p] of builds) {
     const r = await p;
-    if (!('reason' in r)) ztocBytes.set(r.digest, r.bytes);
+    if (!('reason' in r)) ztocBytes.set(r.digest, { bytes: r.bytes, layer });
   }
   const pushLimit = limiter(4);
   await Promise.all(
-    [...ztocBytes].map(([digest, bytes]) =>
+    [...ztocBytes].map(([digest, { bytes, layer }]) =>
       pushLimit(async () => {
-        const res = await store.pushBlob({ mediaType: MediaType.OctetStream, digest, size: bytes.length }, bytes);
+        const desc = { mediaType: MediaType.OctetStream, digest, size: bytes.length };
+        if (cache === undefined) {
+          const res = await store.pushBlob(desc, bytes);
+          emit({ type: 'push', what: 'ztoc', digest, result: res });
+          return;
+        }
+        const from = await cache.mountFrom?.(cacheKey(layer));
+        let res: Awaited<ReturnType<ImageStore['pushBlob']>> | undefined;
+        try {
+          res = from === undefined ? await store.pushBlob(desc, bytes) : await store.pushBlob(desc, bytes, from);
+        } finally {
+          cache.stored?.(cacheKey(layer), res !== undefined);
+        }
         emit({ type: 'push', what: 'ztoc', digest, result: res });
       }),
     ),

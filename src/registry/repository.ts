@@ -13,7 +13,6 @@ import { RegistryClient, type ClientOptions, type ReferrersCapability, type Regi
 import { displayUrl, responseError, ERROR_BODY_LIMIT, type RegistryResponseError } from './errors.js';
 import { nextLink } from './link.js';
 import {
-  emptyReferrersIndex,
   filterByArtifactType,
   mergeReferrer,
   referrerEntry,
@@ -75,7 +74,11 @@ export type BlobMountResult = 'mounted' | 'pushed';
 
 const REFERRERS_PAGE_LIMIT = 4 * 1024 * 1024;
 const LIST_PAGE_LIMIT = 4 * 1024 * 1024;
-const MAX_FALLBACK_MERGES = 5;
+/** Writes of the referrers fallback index per pushReferrer before giving up. */
+const MAX_FALLBACK_MERGES = 6;
+/** Reads in a row that must show every entry before a fallback update counts as done. */
+const FALLBACK_CONFIRMATIONS = 2;
+const MAX_FALLBACK_ROUNDS = 3 * MAX_FALLBACK_MERGES + FALLBACK_CONFIRMATIONS;
 const MAX_TOTAL_RESUMES = 100;
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -671,7 +674,8 @@ export class Repository {
   /**
    * Push a referrer manifest (one with a `subject`). PUT by digest; when the registry answers `OCI-Subject` (or is
    * known to have the API) that is all. Otherwise add it to the fallback index under `sha256-<hex>` of the
-   * subject: read, merge, write, re-read, and merge again (bounded) if a concurrent writer dropped our entry.
+   * subject: read, merge, write, re-read, and merge again (bounded, with jitter) if a concurrent writer dropped our
+   * entry or one we saw; done when two reads a pause apart show them all.
    * Updates for one subject are serialised within this process.
    */
   async pushReferrer(manifestBytes: Uint8Array, mediaType: string, manifest: ReferrerManifestInfo, opts: CallOptions = {}): Promise<PushReferrerResult> {
@@ -688,24 +692,45 @@ export class Repository {
     this.referrersCapability = 'tag';
     const entry = referrerEntry(descriptor, manifest);
     const tag = referrersTag(subject);
+    const policy = this.client.retrier.policy;
+    const pause = (attempt: number): Promise<void> =>
+      sleep(backoffDelay(attempt, policy), undefined, opts.signal === undefined ? undefined : { signal: opts.signal });
     await withKeyLock(`${this.client.baseUrl(this.registry).host}/${this.name}@${subject}`, async () => {
-      for (let attempt = 1; attempt <= MAX_FALLBACK_MERGES; attempt++) {
-        const current = await this.readFallbackIndex(subject, opts);
-        if (current?.manifests.some((d) => d.digest === digest) === true) return;
-        if (attempt > 1) {
-          this.client.transport.debug(`referrers fallback ${this.where(tag)}: our entry ${digest} is missing after write (concurrent writer?); merging again`);
-          await sleep(backoffDelay(attempt - 1, this.client.retrier.policy), undefined, opts.signal === undefined ? undefined : { signal: opts.signal });
+      // There is no conditional PUT for a tag, so another writer (another ztoc, another tool) can replace the
+      // index between our read and our write, or right after it. So: every entry seen during this update is kept
+      // (an entry that disappears was dropped by a concurrent overwrite, not removed on purpose), the index is
+      // re-read after each write, and it counts as done only when ours and every entry seen are there in
+      // FALLBACK_CONFIRMATIONS reads in a row, a jittered pause apart (a writer that read before our PUT
+      // writes within that pause, and is then merged back).
+      const seen = new Map<string, Descriptor>();
+      let confirmed = 0;
+      let writes = 0;
+      for (let round = 0; round < MAX_FALLBACK_ROUNDS; round++) {
+        const current = (await this.readFallbackIndex(subject, opts))?.manifests ?? [];
+        const present = new Set(current.map((d) => d.digest));
+        for (const d of current) if (d.digest !== digest && !seen.has(d.digest)) seen.set(d.digest, d);
+        const lost = [...seen.values()].filter((d) => !present.has(d.digest));
+        if (present.has(digest) && lost.length === 0) {
+          if (++confirmed >= FALLBACK_CONFIRMATIONS) return;
+          await pause(1);
+          continue;
         }
-        const next = mergeReferrer(current?.manifests ?? emptyReferrersIndex().manifests, entry);
+        confirmed = 0;
+        if (writes >= MAX_FALLBACK_MERGES) break;
+        if (writes > 0) {
+          this.client.transport.debug(
+            `referrers fallback ${this.where(tag)}: ${present.has(digest) ? '' : `our entry ${digest} `}${lost.length > 0 ? `${lost.length} entries seen before ` : ''}went missing after a write (concurrent writer?); merging again`,
+          );
+          await pause(writes);
+        }
+        const next = mergeReferrer([...current, ...lost], entry);
         await this.pushManifest(tag, serializeReferrersIndex(next), MediaType.OciIndex, opts);
+        writes++;
       }
-      const final = await this.readFallbackIndex(subject, opts);
-      if (final?.manifests.some((d) => d.digest === digest) !== true) {
-        throw new ZtocError(
-          'REGISTRY_ERROR',
-          `referrers fallback ${this.where(tag)}: could not keep ${digest} in the index after ${MAX_FALLBACK_MERGES} attempts (other writers keep replacing it)`,
-        );
-      }
+      throw new ZtocError(
+        'REGISTRY_ERROR',
+        `referrers fallback ${this.where(tag)}: could not keep ${digest} in the index after ${writes} writes (other writers keep replacing it)`,
+      );
     });
     return { descriptor, mechanism: 'tag' };
   }

@@ -25,6 +25,7 @@ export function spanTable(z: Ztoc): SpanRange[] {
     if (checkpoints.length !== z.spanDigests.length) {
       throw new ZtocError('ZTOC_INVALID', `${checkpoints.length} checkpoints but ${z.spanDigests.length} span digests`);
     }
+    checkCheckpoints(checkpoints, z.compressedArchiveSize);
     return gzipSpans(checkpoints, z.compressedArchiveSize, z.uncompressedArchiveSize);
   }
   const { spanSize, size } = decodeTarZinfo(z.checkpoints);
@@ -36,6 +37,25 @@ export function spanTable(z: Ztoc): SpanRange[] {
     out.push({ compressedStart: s, compressedEnd: e, uncompressedStart: s, uncompressedEnd: e });
   }
   return out;
+}
+
+/**
+ * Span geometry a reader can trust: the first checkpoint at uncompressed offset 0, offsets that
+ * never go backwards, and compressed offsets inside the layer. Anything else would make reads
+ * start after the requested offset or fetch ranges that are not spans.
+ */
+function checkCheckpoints(cps: ReadonlyArray<{ in: number; out: number; bits: number }>, compressedSize: number): void {
+  let prevIn = 0;
+  let prevOut = 0;
+  for (const [i, c] of cps.entries()) {
+    if (i === 0 && c.out !== 0) throw new ZtocError('ZTOC_INVALID', `checkpoint 0 is at uncompressed offset ${c.out}, not 0`);
+    const start = c.in - (c.bits !== 0 ? 1 : 0);
+    if (start < prevIn || c.in > compressedSize || c.out < prevOut) {
+      throw new ZtocError('ZTOC_INVALID', `checkpoint ${i} (in=${c.in}, out=${c.out}) is out of order or outside the ${compressedSize}-byte layer`);
+    }
+    prevIn = c.in;
+    prevOut = c.out;
+  }
 }
 
 /** Fetches span i and checks its digest (soci-format.md §7.1 item 7). */
@@ -99,22 +119,35 @@ export async function* extractRange(z: Ztoc, offset: number, length: number, rea
     for (let i = from; i <= Math.min(last, from + PREFETCH - 1); i++) void fetchSpan(i);
   };
 
+  const short = (at: number): ZtocError =>
+    new ZtocError('ZTOC_MISMATCH', `the zTOC's spans end at uncompressed offset ${at}, before ${end}: the zTOC does not match the layer`, {
+      offset: at,
+      offsetKind: 'uncompressed',
+    });
   if (z.compression === 'uncompressed') {
+    let at = offset;
     for (let i = first; i <= last; i++) {
       prefetch(i);
       const data = await fetchSpan(i);
       pending.delete(i);
       const s = spans[i]!;
       const a = Math.max(offset, s.uncompressedStart) - s.uncompressedStart;
-      const b = Math.min(end, s.uncompressedEnd) - s.uncompressedStart;
-      if (b > a) yield data.subarray(a, b);
+      const b = Math.min(end, s.uncompressedEnd, s.uncompressedStart + data.length) - s.uncompressedStart;
+      // Spans must follow each other with no gap: every byte asked for comes from exactly one.
+      if (b > a) {
+        if (s.uncompressedStart + a !== at) throw short(at);
+        yield data.subarray(a, b);
+        at = s.uncompressedStart + b;
+      }
     }
+    if (at !== end) throw short(at);
     return;
   }
 
   const { checkpoints } = decodeZinfo(z.checkpoints);
   const out = new Uint8Array(OUT_SIZE);
   let pos = spans[first]!.uncompressedStart;
+  if (pos > offset) throw short(pos);
   let reader: CheckpointReader | undefined;
   for (let i = first; i <= last && pos < end; i++) {
     prefetch(i);
@@ -142,7 +175,16 @@ export async function* extractRange(z: Ztoc, offset: number, length: number, rea
         if (b > a) yield out.slice(a, b);
         pos += produced;
       }
-      if (consumed === 0 && produced === 0) break;
+      if (consumed === 0 && produced === 0) {
+        // Every step must make progress: with span bytes left, a stall means the zTOC is wrong
+        // (and going on with the next span would skip those bytes).
+        if (off < data.length) {
+          throw new ZtocError('ZTOC_MISMATCH', `inflate made no progress at compressed offset ${spans[i]!.compressedStart + off}: the zTOC does not match the layer`, {
+            offset: spans[i]!.compressedStart + off,
+          });
+        }
+        break;
+      }
     }
   }
   if (pos < end) {

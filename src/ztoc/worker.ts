@@ -18,8 +18,8 @@ const free: number[] = [];
 let cur = -1;
 let fill = 0;
 
-function send(msg: FromWorker): void {
-  parentPort!.postMessage(msg);
+function send(msg: FromWorker, transfer?: ArrayBuffer[]): void {
+  parentPort!.postMessage(msg, transfer);
 }
 
 function flushOutput(): void {
@@ -76,7 +76,11 @@ function pump(): void {
     flushOutput();
     try {
       const end = inflater.end();
-      send({ type: 'done', summary: { blob: end.blob, inflatedSize: end.totalOut, members: end.members } });
+      // Hand the checkpoint blob over instead of copying it: it is ~0.8% of the layer (32 MB for a
+      // 4 GB layer), and a copy would sit in this worker until its next GC.
+      const b = end.blob;
+      const whole = b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer;
+      send({ type: 'done', summary: { blob: b, inflatedSize: end.totalOut, members: end.members } }, whole ? [b.buffer as ArrayBuffer] : undefined);
     } catch (err) {
       fail(err);
     }
