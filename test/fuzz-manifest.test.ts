@@ -8,6 +8,6 @@ import { assertTarget } from './helpers/fuzz-run.js';
 
 test('fuzz manifest: every input gives a result or a ZtocError (bounded run)', { timeout: 120_000 }, async () => {
   const target = manifestTarget(await loadSeeds());
-  const { runs } = await assertTarget(target, 400, 3000);
+  const { runs } = await assertTarget(target, 1000, 3000);
   assert.ok(runs > 0);
 });

@@ -8,6 +8,6 @@ import { assertTarget } from './helpers/fuzz-run.js';
 
 test('fuzz tar: every input gives a result or a ZtocError (bounded run)', { timeout: 120_000 }, async () => {
   const target = tarTarget(await loadSeeds());
-  const { runs } = await assertTarget(target, 300, 4000);
+  const { runs } = await assertTarget(target, 1000, 4000);
   assert.ok(runs > 0);
 });

@@ -8,6 +8,6 @@ import { assertTarget } from './helpers/fuzz-run.js';
 
 test('fuzz ztoc: every input gives a result or a ZtocError (bounded run)', { timeout: 120_000 }, async () => {
   const target = ztocTarget(await loadSeeds());
-  const { runs } = await assertTarget(target, 400, 4000);
+  const { runs } = await assertTarget(target, 1500, 4000);
   assert.ok(runs > 0);
 });

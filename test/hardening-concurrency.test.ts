@@ -102,17 +102,20 @@ test('two `ztoc index --force` processes and a foreign referrer writer at once: 
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       const results = await Promise.all(runs);
+      const soci: string[] = [];
       for (const r of results) {
         assert.equal(r.code, 0, r.stderr);
         const out = JSON.parse(r.stdout) as { platforms: Array<{ status: string; mechanism: string; sociIndex: { digest: string } }> };
         assert.equal(out.platforms[0]!.status, 'indexed');
         assert.equal(out.platforms[0]!.mechanism, 'tag');
         expected.add(out.platforms[0]!.sociIndex.digest);
+        soci.push(out.platforms[0]!.sociIndex.digest);
       }
       for (const d of pushed) expected.add(d);
       const listed = new Set((await fallbackIndex()).manifests.map((d) => d.digest));
       const missing = [...expected].filter((d) => !listed.has(d));
-      assert.deepEqual(missing, [], `round ${round}: referrers missing from the fallback index`);
+      const who = (d: string): string => (soci.includes(d) ? `ztoc index #${soci.indexOf(d) + 1}` : pushed.includes(d) ? `foreign #${pushed.indexOf(d) + 1} of ${pushed.length}` : 'an earlier round');
+      assert.deepEqual(missing, [], `round ${round}: referrers missing from the fallback index: ${missing.map(who).join(', ')}`);
       assert.ok(pushed.length >= 1, 'the foreign writer pushed nothing while ztoc ran');
     }
     // The SOCI indexes are distinct (different span sizes) and both kinds of referrers are there.

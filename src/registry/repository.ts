@@ -79,6 +79,9 @@ const MAX_FALLBACK_MERGES = 6;
 /** Reads in a row that must show every entry before a fallback update counts as done. */
 const FALLBACK_CONFIRMATIONS = 2;
 const MAX_FALLBACK_ROUNDS = 3 * MAX_FALLBACK_MERGES + FALLBACK_CONFIRMATIONS;
+/** Shortest and longest pause between confirming reads. */
+const FALLBACK_SETTLE_FLOOR_MS = 100;
+const FALLBACK_SETTLE_CAP_MS = 10_000;
 const MAX_TOTAL_RESUMES = 100;
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -657,6 +660,11 @@ export class Repository {
 
   /** The fallback index under `sha256-<hex>`, or undefined when the tag does not exist. */
   private async readFallbackIndex(subject: string, opts: CallOptions): Promise<ImageIndex | undefined> {
+    return (await this.readFallback(subject, opts))?.index;
+  }
+
+  /** The fallback index and the digest of its bytes, or undefined when the tag does not exist. */
+  private async readFallback(subject: string, opts: CallOptions): Promise<{ index: ImageIndex; digest: string } | undefined> {
     const tag = referrersTag(subject);
     let m: FetchedManifest;
     try {
@@ -668,7 +676,7 @@ export class Repository {
     if (m.manifest === undefined || !('manifests' in m.manifest)) {
       throw new ZtocError('MANIFEST_INVALID', `referrers fallback tag ${this.where(tag)} holds ${m.descriptor.mediaType}, not an image index`);
     }
-    return m.manifest;
+    return { index: m.manifest, digest: m.descriptor.digest };
   }
 
   /**
@@ -693,26 +701,32 @@ export class Repository {
     const entry = referrerEntry(descriptor, manifest);
     const tag = referrersTag(subject);
     const policy = this.client.retrier.policy;
-    const pause = (attempt: number): Promise<void> =>
-      sleep(backoffDelay(attempt, policy), undefined, opts.signal === undefined ? undefined : { signal: opts.signal });
+    const wait = (ms: number): Promise<void> => sleep(ms, undefined, opts.signal === undefined ? undefined : { signal: opts.signal });
     await withKeyLock(`${this.client.baseUrl(this.registry).host}/${this.name}@${subject}`, async () => {
       // There is no conditional PUT for a tag, so another writer (another ztoc, another tool) can replace the
       // index between our read and our write, or right after it. So: every entry seen during this update is kept
       // (an entry that disappears was dropped by a concurrent overwrite, not removed on purpose), the index is
       // re-read after each write, and it counts as done only when ours and every entry seen are there in
-      // FALLBACK_CONFIRMATIONS reads in a row, a jittered pause apart (a writer that read before our PUT
-      // writes within that pause, and is then merged back).
+      // FALLBACK_CONFIRMATIONS reads in a row, a pause apart. The pause is at least twice our own read-to-write
+      // time (jittered): another writer's read-to-write time against the same registry is about the same, so one
+      // that read before our PUT has written by then, and is merged with.
       const seen = new Map<string, Descriptor>();
       let confirmed = 0;
       let writes = 0;
+      let window = 0;
+      const settle = (): Promise<void> =>
+        wait(Math.min(FALLBACK_SETTLE_CAP_MS, Math.max(FALLBACK_SETTLE_FLOOR_MS, backoffDelay(1, policy), Math.round(window * (2 + Math.random())))));
       for (let round = 0; round < MAX_FALLBACK_ROUNDS; round++) {
-        const current = (await this.readFallbackIndex(subject, opts))?.manifests ?? [];
+        const readStart = performance.now();
+        const read = await this.readFallback(subject, opts);
+        const current = read?.index.manifests ?? [];
+        const readTime = performance.now() - readStart;
         const present = new Set(current.map((d) => d.digest));
         for (const d of current) if (d.digest !== digest && !seen.has(d.digest)) seen.set(d.digest, d);
         const lost = [...seen.values()].filter((d) => !present.has(d.digest));
         if (present.has(digest) && lost.length === 0) {
           if (++confirmed >= FALLBACK_CONFIRMATIONS) return;
-          await pause(1);
+          await settle();
           continue;
         }
         confirmed = 0;
@@ -721,10 +735,21 @@ export class Repository {
           this.client.transport.debug(
             `referrers fallback ${this.where(tag)}: ${present.has(digest) ? '' : `our entry ${digest} `}${lost.length > 0 ? `${lost.length} entries seen before ` : ''}went missing after a write (concurrent writer?); merging again`,
           );
-          await pause(writes);
+          await wait(backoffDelay(writes, policy));
         }
         const next = mergeReferrer([...current, ...lost], entry);
+        const writeStart = performance.now();
+        // Narrow the race: if the tag moved since our read (a HEAD is cheap), read and merge again instead of
+        // overwriting what another writer just put there.
+        const head = await this.headManifest(tag, opts).catch(() => undefined);
+        if (head !== undefined && head.digest !== read?.digest) {
+          this.client.transport.debug(`referrers fallback ${this.where(tag)}: changed since we read it (concurrent writer); reading again`);
+          confirmed = 0;
+          await wait(Math.round(backoffDelay(1, policy) * Math.random()));
+          continue;
+        }
         await this.pushManifest(tag, serializeReferrersIndex(next), MediaType.OciIndex, opts);
+        window = Math.max(window, readTime + (performance.now() - writeStart));
         writes++;
       }
       throw new ZtocError(
