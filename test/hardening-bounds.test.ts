@@ -7,7 +7,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { runCliAsync } from './helpers/cli.js';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -24,7 +24,6 @@ import { END, b256, concat, entry, header, pax, paxRecord, randomBytes } from '.
 import { blobOf, startRegistry, type RunningRegistry } from './helpers/registry.js';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
 import { cleanup, tempDir } from './helpers/fixtures.js';
-import { repoRoot } from './helpers/golden.js';
 import { memReader } from './helpers/fuzz-targets.js';
 
 const MiB = 1 << 20;
@@ -166,7 +165,6 @@ let reg: RunningRegistry;
 let proxy: FaultProxy;
 let work: string;
 const NAME = 'bounds/app';
-const bin = join(repoRoot(), 'bin', 'ztoc.js');
 
 interface Run {
   code: number;
@@ -174,25 +172,11 @@ interface Run {
   stderr: string;
 }
 
-/** The real CLI, asynchronously (the fault proxy lives in this process). */
-function ztoc(args: string[]): Promise<Run> {
+/** The real CLI, asynchronously (servers live in this process), with a private HOME and no inherited credentials. */
+async function ztoc(args: string[]): Promise<Run> {
   const home = join(work, 'home');
-  const env: NodeJS.ProcessEnv = { ...process.env, CI: '1', NO_COLOR: '1', HOME: home, DOCKER_CONFIG: home, XDG_RUNTIME_DIR: home };
-  delete env['REGISTRY_AUTH_FILE'];
-  delete env['ZTOC_PASSWORD'];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
-    });
-  });
+  const r = await runCliAsync(args, { timeoutMs: 60_000, env: { HOME: home, DOCKER_CONFIG: home, XDG_RUNTIME_DIR: home }, unset: ['REGISTRY_AUTH_FILE', 'ZTOC_PASSWORD'] });
+  return { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr };
 }
 
 let manyLayersDigest: string;

@@ -6,7 +6,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { runCliAsync } from './helpers/cli.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RegistryClient, Repository } from '../src/registry/index.js';
@@ -14,9 +14,7 @@ import type { ImageIndex } from '../src/oci/types.js';
 import { makeReferrer, startRegistry, type RunningRegistry } from './helpers/registry.js';
 import { cleanup, tempDir } from './helpers/fixtures.js';
 import { makeSmallLayers, skopeoPush, writeLayoutImage } from './helpers/images.js';
-import { repoRoot } from './helpers/golden.js';
 
-const bin = join(repoRoot(), 'bin', 'ztoc.js');
 const NAME = 'race/app';
 let reg: RunningRegistry;
 let work: string;
@@ -28,24 +26,11 @@ interface Run {
   stderr: string;
 }
 
-function ztoc(args: string[]): Promise<Run> {
+/** The real CLI, asynchronously (servers live in this process), with a private HOME and no inherited credentials. */
+async function ztoc(args: string[]): Promise<Run> {
   const home = join(work, 'home');
-  const env: NodeJS.ProcessEnv = { ...process.env, CI: '1', NO_COLOR: '1', HOME: home, DOCKER_CONFIG: home, XDG_RUNTIME_DIR: home };
-  delete env['REGISTRY_AUTH_FILE'];
-  delete env['ZTOC_PASSWORD'];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
-    });
-  });
+  const r = await runCliAsync(args, { timeoutMs: 90_000, env: { HOME: home, DOCKER_CONFIG: home, XDG_RUNTIME_DIR: home }, unset: ['REGISTRY_AUTH_FILE', 'ZTOC_PASSWORD'] });
+  return { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr };
 }
 
 before(async () => {

@@ -5,7 +5,7 @@
 
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { runCliAsync } from './helpers/cli.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -13,11 +13,9 @@ import { startRegistry, type RunningRegistry } from './helpers/registry.js';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
 import { cleanup, tempDir } from './helpers/fixtures.js';
 import { makeSmallLayers, skopeoPush, writeLayoutImage } from './helpers/images.js';
-import { repoRoot } from './helpers/golden.js';
 import { Repository } from '../src/registry/index.js';
 import type { ImageManifest } from '../src/oci/types.js';
 
-const bin = join(repoRoot(), 'bin', 'ztoc.js');
 const NAME = 'net/app';
 const common = ['--min-layer-size', '64KiB', '--span-size', '128KiB', '--dry-run', '--json'];
 let reg: RunningRegistry;
@@ -33,25 +31,15 @@ interface Run {
   stderr: string;
 }
 
-function ztoc(args: string[]): Promise<Run> {
+async function ztoc(args: string[]): Promise<Run> {
   const home = join(work, 'home');
-  const env: NodeJS.ProcessEnv = { ...process.env, CI: '1', NO_COLOR: '1', HOME: home, DOCKER_CONFIG: home, XDG_RUNTIME_DIR: home };
-  delete env['REGISTRY_AUTH_FILE'];
-  delete env['ZTOC_PASSWORD'];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args, '-u', reg.username!, '--password-stdin'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
-    });
-    child.stdin.end(reg.password!);
+  const r = await runCliAsync([...args, '-u', reg.username!, '--password-stdin'], {
+    input: reg.password!,
+    timeoutMs: 90_000,
+    env: { HOME: home, DOCKER_CONFIG: home, XDG_RUNTIME_DIR: home },
+    unset: ['REGISTRY_AUTH_FILE', 'ZTOC_PASSWORD'],
   });
+  return { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr };
 }
 
 function ztocs(r: Run): Map<string, string> {

@@ -7,15 +7,13 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { runCliAsync } from './helpers/cli.js';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRegistry, type RunningRegistry } from './helpers/registry.js';
 import { cleanup, tempDir } from './helpers/fixtures.js';
 import { makeSmallLayers, skopeoPush, skopeoPushAsync, writeLayoutImage } from './helpers/images.js';
-import { repoRoot } from './helpers/golden.js';
 
-const bin = join(repoRoot(), 'bin', 'ztoc.js');
 const USER = 'ztoc';
 const PASSWORD = 'Pw-7c1e9a40-LEAKCHECK-secret';
 const WRONG = 'Wrong-3b5d7f91-LEAKCHECK-secret';
@@ -48,36 +46,20 @@ function walk(dir: string, out: Array<{ path: string; text: string }>): void {
 }
 
 /** The real CLI in a fresh cwd and HOME; DOCKER_CONFIG (which holds secrets by design) lives outside both. */
-function ztoc(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; dockerConfig?: unknown; pathPrepend?: string } = {}): Promise<Run> {
+async function ztoc(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; dockerConfig?: unknown; pathPrepend?: string } = {}): Promise<Run> {
   const base = join(work, `run-${n++}`);
   const cwd = join(base, 'cwd');
   const home = join(base, 'home');
   const cfg = join(base, 'docker');
   for (const d of [cwd, home, cfg]) mkdirSync(d, { recursive: true });
   writeFileSync(join(cfg, 'config.json'), JSON.stringify(opts.dockerConfig ?? {}));
-  const env: NodeJS.ProcessEnv = { ...process.env, CI: '1', NO_COLOR: '1', HOME: home, XDG_RUNTIME_DIR: home, DOCKER_CONFIG: cfg, TMPDIR: home };
-  delete env['REGISTRY_AUTH_FILE'];
-  delete env['ZTOC_PASSWORD'];
-  Object.assign(env, opts.env);
-  if (opts.pathPrepend !== undefined) env['PATH'] = `${opts.pathPrepend}:${env['PATH'] ?? ''}`;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      const files: Run['files'] = [];
-      walk(cwd, files);
-      walk(home, files);
-      resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), files });
-    });
-    child.stdin.on('error', () => {});
-    child.stdin.end(opts.input ?? '');
-  });
+  const env: NodeJS.ProcessEnv = { HOME: home, XDG_RUNTIME_DIR: home, DOCKER_CONFIG: cfg, TMPDIR: home, ...opts.env };
+  if (opts.pathPrepend !== undefined) env['PATH'] = `${opts.pathPrepend}:${process.env['PATH'] ?? ''}`;
+  const r = await runCliAsync(args, { cwd, env, input: opts.input ?? '', timeoutMs: 60_000, unset: ['REGISTRY_AUTH_FILE', 'ZTOC_PASSWORD'] });
+  const files: Run['files'] = [];
+  walk(cwd, files);
+  walk(home, files);
+  return { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr, files };
 }
 
 /** Every form a secret could take in an output. */

@@ -253,22 +253,11 @@ export async function backfill(o: BackfillOptions): Promise<BackfillReport> {
   for (const c of mine) {
     const prev = journal?.entries.get(imageKey(c.repo, c.digest));
     if (prev !== undefined && prev.status !== 'failed') {
-      records.push({
-        ref: displayRef(o.registry, c),
-        repo: c.repo,
-        tags: c.tags,
-        digest: c.digest,
-        status: prev.status,
-        outcome: 'state',
-        reason: `${prev.outcome} in an earlier run (${prev.at})${prev.reason ? `: ${prev.reason}` : ''}`,
-        ztocs: 0,
-        ztocsBuilt: 0,
-        ztocsReused: 0,
-        bytes: 0,
-        seconds: 0,
-        sociIndexes: [],
-        at: new Date().toISOString(),
-      });
+      records.push(
+        newRecord(o.registry, c, prev.status, 'state', {
+          reason: `${prev.outcome} in an earlier run (${prev.at})${prev.reason ? `: ${prev.reason}` : ''}`,
+        }),
+      );
     } else toRun.push(c);
   }
   for (const p of problems) {
@@ -298,22 +287,7 @@ export async function backfill(o: BackfillOptions): Promise<BackfillReport> {
 
   if (o.dryRun) {
     for (const c of toRun) {
-      records.push({
-        ref: displayRef(o.registry, c),
-        repo: c.repo,
-        tags: c.tags,
-        digest: c.digest,
-        status: 'skipped',
-        outcome: 'dry-run',
-        reason: 'dry run: would be indexed (unless a SOCI index with this span size exists)',
-        ztocs: 0,
-        ztocsBuilt: 0,
-        ztocsReused: 0,
-        bytes: 0,
-        seconds: 0,
-        sociIndexes: [],
-        at: new Date().toISOString(),
-      });
+      records.push(newRecord(o.registry, c, 'skipped', 'dry-run', { reason: 'dry run: would be indexed (unless a SOCI index with this span size exists)' }));
     }
   } else {
     const j = o.statePath !== undefined ? Journal.open(o.statePath) : undefined;
@@ -349,21 +323,7 @@ export async function backfill(o: BackfillOptions): Promise<BackfillReport> {
 
   async function runOne(c: Candidate): Promise<ImageRecord> {
     const t0 = performance.now();
-    const rec: ImageRecord = {
-      ref: displayRef(o.registry, c),
-      repo: c.repo,
-      tags: c.tags,
-      digest: c.digest,
-      status: 'failed',
-      outcome: 'failed',
-      ztocs: 0,
-      ztocsBuilt: 0,
-      ztocsReused: 0,
-      bytes: 0,
-      seconds: 0,
-      sociIndexes: [],
-      at: '',
-    };
+    const rec = newRecord(o.registry, c, 'failed', 'failed', { at: '' });
     const repo = new Repository(o.registry, c.repo, { client: o.client });
     const store = new RegistryStore(repo);
     const seen = new Map<string, number>();
@@ -502,15 +462,21 @@ export async function backfill(o: BackfillOptions): Promise<BackfillReport> {
   };
 }
 
-function notRun(registry: string, c: Candidate, why: string): ImageRecord {
+/** A record for candidate `c` with nothing built yet; callers fill in what happened. */
+function newRecord(
+  registry: string,
+  c: Candidate,
+  status: ImageStatus,
+  outcome: ImageOutcome,
+  extra: Partial<ImageRecord> = {},
+): ImageRecord {
   return {
     ref: displayRef(registry, c),
     repo: c.repo,
     tags: c.tags,
     digest: c.digest,
-    status: 'skipped',
-    outcome: 'not-run',
-    reason: why,
+    status,
+    outcome,
     ztocs: 0,
     ztocsBuilt: 0,
     ztocsReused: 0,
@@ -518,7 +484,12 @@ function notRun(registry: string, c: Candidate, why: string): ImageRecord {
     seconds: 0,
     sociIndexes: [],
     at: new Date().toISOString(),
+    ...extra,
   };
+}
+
+function notRun(registry: string, c: Candidate, why: string): ImageRecord {
+  return newRecord(registry, c, 'skipped', 'not-run', { reason: why });
 }
 
 function toJournal(r: ImageRecord, key: string): JournalEntry {
