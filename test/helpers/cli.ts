@@ -28,9 +28,9 @@ export interface CliOptions {
 
 function env(opts: CliOptions): NodeJS.ProcessEnv {
   // No spinner, no colours: stderr holds only what the CLI means to say.
-  const e: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', CI: '1', ...opts.env };
-  for (const k of opts.unset ?? []) delete e[k];
-  return e;
+  const inherited: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', CI: '1' };
+  for (const k of opts.unset ?? []) delete inherited[k];
+  return { ...inherited, ...opts.env };
 }
 
 export function runCli(args: string[], opts: CliOptions = {}): CliResult {
