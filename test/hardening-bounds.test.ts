@@ -7,7 +7,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCliAsync } from './helpers/cli.js';
+import { runCliHermetic, type TextResult } from './helpers/cli.js';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -166,17 +166,11 @@ let proxy: FaultProxy;
 let work: string;
 const NAME = 'bounds/app';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Run = TextResult;
 
-/** The real CLI, asynchronously (servers live in this process), with a private HOME and no inherited credentials. */
-async function ztoc(args: string[]): Promise<Run> {
-  const home = join(work, 'home');
-  const r = await runCliAsync(args, { timeoutMs: 60_000, env: { HOME: home, DOCKER_CONFIG: home, XDG_RUNTIME_DIR: home }, unset: ['REGISTRY_AUTH_FILE', 'ZTOC_PASSWORD'] });
-  return { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr };
+/** The real CLI (the fault proxy runs in this process). */
+function ztoc(args: string[]): Promise<Run> {
+  return runCliHermetic(args, join(work, 'home'));
 }
 
 let manyLayersDigest: string;

@@ -6,7 +6,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCliAsync } from './helpers/cli.js';
+import { runCliHermetic, type TextResult } from './helpers/cli.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RegistryClient, Repository } from '../src/registry/index.js';
@@ -20,17 +20,11 @@ let reg: RunningRegistry;
 let work: string;
 let subject: { mediaType: string; digest: string; size: number };
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Run = TextResult;
 
-/** The real CLI, asynchronously (servers live in this process), with a private HOME and no inherited credentials. */
-async function ztoc(args: string[]): Promise<Run> {
-  const home = join(work, 'home');
-  const r = await runCliAsync(args, { timeoutMs: 90_000, env: { HOME: home, DOCKER_CONFIG: home, XDG_RUNTIME_DIR: home }, unset: ['REGISTRY_AUTH_FILE', 'ZTOC_PASSWORD'] });
-  return { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr };
+/** The real CLI (the registry's clients race in this process). */
+function ztoc(args: string[]): Promise<Run> {
+  return runCliHermetic(args, join(work, 'home'), { timeoutMs: 90_000 });
 }
 
 before(async () => {

@@ -5,7 +5,7 @@
 
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCliAsync } from './helpers/cli.js';
+import { runCliHermetic, type TextResult } from './helpers/cli.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -25,21 +25,11 @@ let work: string;
 let layers: string[];
 let baseline: Map<string, string>;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Run = TextResult;
 
-async function ztoc(args: string[]): Promise<Run> {
-  const home = join(work, 'home');
-  const r = await runCliAsync([...args, '-u', reg.username!, '--password-stdin'], {
-    input: reg.password!,
-    timeoutMs: 90_000,
-    env: { HOME: home, DOCKER_CONFIG: home, XDG_RUNTIME_DIR: home },
-    unset: ['REGISTRY_AUTH_FILE', 'ZTOC_PASSWORD'],
-  });
-  return { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr };
+/** The real CLI with the registry's credentials on stdin (the proxy runs in this process). */
+function ztoc(args: string[]): Promise<Run> {
+  return runCliHermetic([...args, '-u', reg.username!, '--password-stdin'], join(work, 'home'), { input: reg.password!, timeoutMs: 90_000 });
 }
 
 function ztocs(r: Run): Map<string, string> {

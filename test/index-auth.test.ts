@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { startRegistry, type RunningRegistry } from './helpers/registry.js';
 import { cleanup, tempDir } from './helpers/fixtures.js';
 import { makeSmallLayers, skopeoPush, skopeoPushAsync, writeLayoutImage } from './helpers/images.js';
-import { runCliAsync } from './helpers/cli.js';
+import { runCliHermetic, type TextResult } from './helpers/cli.js';
 import { Repository } from '../src/registry/index.js';
 import { MediaType, type ImageIndex, type ImageManifest } from '../src/oci/types.js';
 import { parseSociIndex } from '../src/soci/index.js';
@@ -26,24 +26,11 @@ let work: string;
 let home: string;
 let emptyConfig: string;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Run = TextResult;
 
-/**
- * Runs the real CLI with a hermetic credential environment plus `env`. Asynchronous on purpose: the token server
- * runs in this process, and a spawnSync would block it while the CLI waits for a token.
- */
-async function ztoc(args: string[], env: NodeJS.ProcessEnv = {}, input = ''): Promise<Run> {
-  const r = await runCliAsync(args, {
-    input,
-    timeoutMs: 45_000,
-    env: { HOME: home, XDG_RUNTIME_DIR: home, DOCKER_CONFIG: emptyConfig, ...env },
-    unset: ['REGISTRY_AUTH_FILE', 'ZTOC_PASSWORD'],
-  });
-  return { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr };
+/** The real CLI with a hermetic credential environment plus `env` (the token server runs in this process). */
+function ztoc(args: string[], env: NodeJS.ProcessEnv = {}, input = ''): Promise<Run> {
+  return runCliHermetic(args, home, { input, env, dockerConfig: emptyConfig, timeoutMs: 45_000 });
 }
 
 /** A DOCKER_CONFIG directory holding `config`. */

@@ -12,7 +12,7 @@ import { startRegistry, type RunningRegistry } from './helpers/registry.js';
 import { startFaultProxy, type FaultProxy, type FaultRule, type RecordedRequest } from './helpers/fault-proxy.js';
 import { cleanup, tempDir } from './helpers/fixtures.js';
 import { makeSmallLayers, skopeoPush, writeLayoutImage } from './helpers/images.js';
-import { runCliAsync } from './helpers/cli.js';
+import { runCliHermetic, type TextResult } from './helpers/cli.js';
 import { Repository } from '../src/registry/index.js';
 import { RegistryStore } from '../src/image/registry-store.js';
 import { indexImage } from '../src/jobs/index-image.js';
@@ -36,23 +36,11 @@ let second: Descriptor;
 let baseline: Map<string, string>;
 let baselineSoci: string;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Run = TextResult;
 
-/**
- * Runs the real CLI. Asynchronous on purpose: the fault proxy runs in this process, and a spawnSync would block it
- * while the CLI waits for an answer.
- */
-async function ztoc(args: string[]): Promise<Run> {
-  const r = await runCliAsync(args, {
-    timeoutMs: 45_000,
-    env: { HOME: home, XDG_RUNTIME_DIR: home, DOCKER_CONFIG: home },
-    unset: ['REGISTRY_AUTH_FILE', 'ZTOC_PASSWORD'],
-  });
-  return { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr };
+/** The real CLI (the fault proxy runs in this process). */
+function ztoc(args: string[]): Promise<Run> {
+  return runCliHermetic(args, home, { timeoutMs: 45_000 });
 }
 
 interface IndexJson {

@@ -261,22 +261,13 @@ export async function backfill(o: BackfillOptions): Promise<BackfillReport> {
     } else toRun.push(c);
   }
   for (const p of problems) {
-    records.push({
-      ref: `${o.registry}/${p.repo}:${p.tag}`,
-      repo: p.repo,
-      tags: p.tag === '*' ? [] : [p.tag],
-      digest: '',
-      status: p.status,
-      outcome: p.status === 'failed' ? 'failed' : 'not-an-image',
-      ...(p.status === 'failed' ? { error: p.error } : { reason: p.error }),
-      ztocs: 0,
-      ztocsBuilt: 0,
-      ztocsReused: 0,
-      bytes: 0,
-      seconds: 0,
-      sociIndexes: [],
-      at: new Date().toISOString(),
-    });
+    const c: Candidate = { repo: p.repo, digest: '', tags: p.tag === '*' ? [] : [p.tag] };
+    records.push(
+      newRecord(o.registry, c, p.status, p.status === 'failed' ? 'failed' : 'not-an-image', {
+        ref: `${o.registry}/${p.repo}:${p.tag}`,
+        ...(p.status === 'failed' ? { error: p.error } : { reason: p.error }),
+      }),
+    );
   }
   const fromState = mine.length - toRun.length;
   emit({ type: 'selected', images: sel.candidates.length, inShard: mine.length, fromState, toRun: toRun.length });

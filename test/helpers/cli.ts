@@ -70,3 +70,23 @@ export function runCliAsync(args: string[], opts: CliOptions = {}): Promise<CliR
     child.stdin.end(opts.input ?? '');
   });
 }
+
+export interface TextResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * The CLI with a private HOME, XDG_RUNTIME_DIR and DOCKER_CONFIG (default: `home`) and no inherited
+ * credentials, without blocking: tests that run servers in-process need their event loop.
+ */
+export async function runCliHermetic(args: string[], home: string, opts: CliOptions & { dockerConfig?: string } = {}): Promise<TextResult> {
+  const r = await runCliAsync(args, {
+    timeoutMs: 60_000,
+    ...opts,
+    env: { HOME: home, XDG_RUNTIME_DIR: home, DOCKER_CONFIG: opts.dockerConfig ?? home, ...opts.env },
+    unset: ['REGISTRY_AUTH_FILE', 'ZTOC_PASSWORD', ...(opts.unset ?? [])],
+  });
+  return { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr };
+}
