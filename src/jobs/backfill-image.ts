@@ -130,7 +130,7 @@ function recordResult(rec: ImageRecord, r: IndexResult, job: ImageJob): void {
 }
 
 /** Images with nothing to index are skipped; anything else failed. */
-function recordError(rec: ImageRecord, err: unknown): void {
+export function recordError(rec: ImageRecord, err: unknown): void {
   if (err instanceof ZtocError && (err.code === 'PLATFORM_NOT_FOUND' || err.code === 'NOT_AN_IMAGE')) {
     rec.status = 'skipped';
     rec.outcome = err.code === 'PLATFORM_NOT_FOUND' ? 'no-platform' : 'not-an-image';
