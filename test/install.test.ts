@@ -2,12 +2,13 @@
 // linux-x64/arm64 (glibc) and linux-x64 (musl); installed into an empty folder offline, with a PATH
 // that holds only node, npm and sh (npm runs lifecycle scripts through sh), it builds zTOCs that
 // are byte-identical to AWS SOCI's and indexes an OCI layout. The binaries we cannot run here are
-// checked for what a loader needs: machine, exported N-API entry point, needed libraries, symbols.
+// checked for what a loader needs (machine, exported N-API entry point, needed libraries, symbols), and
+// the arm64 one also runs under qemu-aarch64 with a real arm64 node.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, readdirSync, realpathSync, symlinkSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { arch } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './helpers/cli.js';
@@ -176,6 +177,34 @@ test('arm64 glibc prebuild: an AArch64 shared object that exports the N-API entr
   assertLinksOnlyNodeAndLibc(file);
   // Node's zlib, not a private copy: the inflate calls are imports.
   assert.ok(dynSyms(file).some((s) => s.name === 'inflatePrime' && !s.defined));
+});
+
+test('arm64 glibc prebuild runs: a real arm64 node under qemu-aarch64 loads it and rebuilds the AWS SOCI zTOC', (t) => {
+  // .ci/run installs qemu-user and fetches the arm64 node; elsewhere the test says what it lacks, and CI fails on it.
+  const node = spawnSync('sh', [join(REPO_ROOT, 'scripts', 'arm64-node.sh'), '--cached'], { encoding: 'utf8' }).stdout.trim();
+  const qemu = spawnSync('sh', ['-c', 'command -v qemu-aarch64'], { encoding: 'utf8' }).stdout.trim();
+  if (!node || !qemu || !existsSync('/usr/aarch64-linux-gnu/lib/libstdc++.so.6')) {
+    const why = 'needs qemu-aarch64 (Debian qemu-user), libstdc++6-arm64-cross and `sh scripts/arm64-node.sh`';
+    if (process.env['CI']) assert.fail(why);
+    t.skip(why);
+    return;
+  }
+  // One process (node starts slowly under emulation): the installed package's library, as a program would use it.
+  const layer = join(LOCAL_GOLDEN, 'layers', 'pax-records.tar.gz');
+  const out = join(tmp, 'arm64.ztoc');
+  const script = `
+    const { nativeInfo } = await import(${JSON.stringify(join(pkgDir, 'dist/src/inflate/native.js'))});
+    const { buildZtoc, readFileChunks } = await import(${JSON.stringify(join(pkgDir, 'dist/src/index.js'))});
+    const r = await buildZtoc(readFileChunks(${JSON.stringify(layer)}), { spanSize: 65536, buildToolId: ${JSON.stringify(SOCI_BUILD_TOOL_ID)} });
+    (await import('node:fs')).writeFileSync(${JSON.stringify(out)}, r.bytes);
+    console.log(JSON.stringify({ arch: process.arch, ...nativeInfo() }));`;
+  // A file, not --eval: the inflate worker inherits execArgv, and --input-type would break it.
+  writeFileSync(join(tmp, 'arm64.mjs'), script);
+  const r = spawnSync(qemu, ['-L', '/usr/aarch64-linux-gnu', node, join(tmp, 'arm64.mjs')], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const info = JSON.parse(r.stdout) as { arch: string; origin: string; path: string; engine: unknown };
+  assert.deepEqual(info, { arch: 'arm64', origin: 'prebuild', path: join(realpathSync(pkgDir), 'prebuilds', 'linux-arm64', 'node.napi.glibc.node'), engine: info.engine });
+  assert.ok(readFileSync(out).equals(readFileSync(join(LOCAL_GOLDEN, 'ztoc', 'pax-records.tar.gz.span65536.ztoc'))));
 });
 
 test('x64 glibc prebuild: needs only libc, no symbol newer than glibc 2.28', () => {
