@@ -16,7 +16,7 @@ import { describeSkips, newRecord } from '../src/jobs/backfill-report.js';
 import { indexImage, type IndexOptions } from '../src/jobs/index-image.js';
 import { MediaType, type Descriptor } from '../src/oci/types.js';
 import { EMPTY_CONFIG_DIGEST, parseSociIndex } from '../src/soci/index.js';
-import { marshalManifest } from '../src/soci/json.js';
+import { marshalManifest } from '../src/oci/gojson.js';
 import { decodeZtoc } from '../src/ztoc/decode.js';
 import { SOCI_BUILD_TOOL_ID } from '../src/ztoc/model.js';
 import { LOCAL_GOLDEN } from './helpers/golden.js';

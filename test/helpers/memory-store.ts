@@ -10,7 +10,7 @@ import type { FetchedDocument, ImageStore, ParsedDocument } from '../../src/imag
 import { sha256Digest } from '../../src/oci/digest.js';
 import { MediaType, type Descriptor, type ImageManifest, type Platform } from '../../src/oci/types.js';
 import { parseManifestOrIndex } from '../../src/oci/validate.js';
-import { marshalIndex, marshalManifest } from '../../src/soci/json.js';
+import { marshalIndex, marshalManifest } from '../../src/oci/gojson.js';
 
 export type PushRecord =
   | { op: 'blob'; digest: string; mediaType: string; result: 'pushed' | 'exists' | 'mounted'; from?: string }
