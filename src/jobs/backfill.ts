@@ -20,9 +20,10 @@ import { ZtocStore, type ZtocStoreStats } from './backfill-cache.js';
 import { compileMatcher, describe, selectImages, shardOf, type Candidate, type RepoSpec, type Shard } from './backfill-select.js';
 import { imageKey, Journal, loadJournal, settingsKey, type JournalEntry, type JournalStatus } from './backfill-state.js';
 import { DEFAULT_MIN_LAYER_SIZE, indexImage, type IndexEvent, type IndexResult } from './index-image.js';
-import { limiter } from './limit.js';
+import { DEFAULT_V2_TAG_SUFFIX } from './defaults.js';
+import { checkConcurrency, limiter } from './limit.js';
 
-export const DEFAULT_V2_TAG_SUFFIX = '-soci';
+export { DEFAULT_V2_TAG_SUFFIX };
 
 export interface BackfillOptions {
   /** Registry name as in references (`registry.example.com`, `127.0.0.1:5000`, `docker.io`). */
@@ -195,8 +196,7 @@ function platformsKey(p: Platform[] | 'all' | undefined): string {
 export async function backfill(o: BackfillOptions): Promise<BackfillReport> {
   const startedAt = new Date();
   const cores = availableParallelism();
-  const concurrency = o.concurrency ?? 2 * cores;
-  if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw new ZtocError('INVALID_ARGUMENT', `concurrency must be a positive integer, got ${concurrency}`);
+  const concurrency = checkConcurrency(o.concurrency ?? 2 * cores);
   const spanSize = o.spanSize ?? DEFAULT_SPAN_SIZE;
   const minLayerSize = o.minLayerSize ?? DEFAULT_MIN_LAYER_SIZE;
   const indexVersion = o.indexVersion ?? 'v1';

@@ -21,9 +21,10 @@ import { convertToSociV2Index } from '../soci/convert.js';
 import { buildZtoc, DEFAULT_BUILD_TOOL_ID, type BuildResult } from '../ztoc/build.js';
 import { DEFAULT_SPAN_SIZE } from '../ztoc/model.js';
 import type { WorkerPool } from '../ztoc/pool.js';
-import { limiter } from './limit.js';
+import { DEFAULT_MIN_LAYER_SIZE } from './defaults.js';
+import { checkConcurrency, limiter } from './limit.js';
 
-export const DEFAULT_MIN_LAYER_SIZE = 10 * 1024 * 1024;
+export { DEFAULT_MIN_LAYER_SIZE };
 
 export interface IndexOptions {
   /** Platforms to index; 'all' = every runnable platform. Default: all except attestations. */
@@ -164,6 +165,7 @@ function layerSkipReason(layer: Descriptor, minLayerSize: number): string | unde
 
 export async function indexImage(store: ImageStore, reference: string | undefined, opts: IndexOptions = {}): Promise<IndexResult> {
   const t0 = performance.now();
+  const concurrency = checkConcurrency(opts.concurrency ?? availableParallelism());
   const spanSize = opts.spanSize ?? DEFAULT_SPAN_SIZE;
   const minLayerSize = opts.minLayerSize ?? DEFAULT_MIN_LAYER_SIZE;
   const version = opts.indexVersion ?? 'v1';
@@ -206,7 +208,7 @@ export async function indexImage(store: ImageStore, reference: string | undefine
   }
 
   // Build: each distinct layer once, `concurrency` at a time, all before anything is pushed.
-  const limit = limiter(opts.concurrency ?? availableParallelism());
+  const limit = limiter(concurrency);
   const builds = new Map<string, Promise<BuildResult | ReusedZtoc | SkippedLayer>>();
   const cache = opts.ztocCache;
   const cacheKey = (layer: string): ZtocCacheKey => ({ layer, spanSize, buildToolId });
