@@ -1,6 +1,6 @@
 // Fast start (issue 12): each command loads only the code it uses. A resolve hook (helpers/record-loads.ts)
 // records every module a real `node bin/ztoc.js …` child resolves, its worker threads included; the test
-// checks the list, not a timing: `--version` loads no library code at all, `build` and `info` never load
+// checks the list, not a timing: `--version` loads only the version, `--help` no library code, `build` and `info` never load
 // the registry client (undici), the validators (ajv) or the spinner (ora), and `index oci:DIR` indexes a
 // layout without loading the registry client. A control run shows the recorder does see the registry code.
 
@@ -35,14 +35,23 @@ function loadedBy(args: string[]): string[] {
 const HEAVY = [/^node_modules\/undici\//, /^node_modules\/ajv\//, /^node_modules\/ora\//, /^dist\/src\/registry\//];
 const heavyIn = (mods: string[]): string[] => mods.filter((m) => HEAVY.some((re) => re.test(m)));
 
-test('ztoc --version loads commander and the command declarations only', () => {
-  const mods = loadedBy(['--version']);
+test('ztoc --version loads only the version; --help loads commander and the command declarations only', () => {
+  assert.deepEqual(
+    loadedBy(['--version']).filter((m) => !m.startsWith('node:')),
+    ['bin/ztoc.js', 'dist/src/version.js'],
+  );
+  const mods = loadedBy(['--help']);
   assert.ok(mods.includes('dist/src/cli/main.js'), 'the recorder saw the CLI');
   assert.deepEqual(heavyIn(mods), []);
   const library = mods.filter((m) => m.startsWith('dist/src/') && !m.startsWith('dist/src/cli/'));
   // Only what the flag declarations need for their defaults and parsers.
   assert.deepEqual(library.filter((m) => !/^dist\/src\/(errors|version|jobs\/defaults|jobs\/limit|ztoc\/model|oci\/platform|oci\/types)\.js$/.test(m)), []);
   assert.deepEqual(mods.filter((m) => m.startsWith('node_modules/') && !m.startsWith('node_modules/commander/')), []);
+  // `--version` with anything else (e.g. another flag) still goes through the CLI, and prints the same.
+  const r = spawnSync(process.execPath, [ZTOC_BIN, '-V'], { encoding: 'utf8' });
+  const viaCli = spawnSync(process.execPath, [ZTOC_BIN, '--version', '--help'], { encoding: 'utf8' });
+  assert.equal(r.stdout, viaCli.stdout);
+  assert.equal(r.stdout, `${(JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version}\n`);
 });
 
 test('ztoc build of a 1 MB layer and ztoc info load neither the registry client nor ajv nor ora', () => {
