@@ -105,7 +105,7 @@ test('usage errors of the shared flag groups: exit 2, a message naming the flag,
   }
   const help = await runInProcess(['--help']);
   assert.equal(help.code, 0);
-  for (const c of ['build', 'info', 'get-file', 'index', 'list', 'verify', 'backfill']) assert.match(help.stdout.toString(), new RegExp(`^  ${c} `, 'm'));
+  for (const c of ['build', 'info', 'get-file', 'index', 'list', 'verify', 'backfill', 'doctor']) assert.match(help.stdout.toString(), new RegExp(`^  ${c} `, 'm'));
   // index and backfill share the build and indexing flags, declared once.
   for (const c of ['index', 'backfill']) {
     const h = (await runInProcess([c, '--help'])).stdout.toString();

@@ -8,6 +8,7 @@ import { ZtocError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { registerBackfill } from './commands/backfill.js';
 import { registerBuild } from './commands/build.js';
+import { registerDoctor } from './commands/doctor.js';
 import { registerGetFile } from './commands/get-file.js';
 import { registerInfo } from './commands/info.js';
 import { registerIndex } from './commands/index.js';
@@ -22,7 +23,15 @@ export const EXIT_USAGE = 2;
 export type RegisterCommand = (program: Command, term: Terminal) => void;
 
 /** Every command, in the order `ztoc --help` lists them. */
-export const COMMANDS: readonly RegisterCommand[] = [registerBuild, registerInfo, registerGetFile, registerIndex, registerList, registerBackfill];
+export const COMMANDS: readonly RegisterCommand[] = [
+  registerBuild,
+  registerInfo,
+  registerGetFile,
+  registerIndex,
+  registerList,
+  registerBackfill,
+  registerDoctor,
+];
 
 export function createProgram(term: Terminal = new Terminal(processIO())): Command {
   const program = new Command();

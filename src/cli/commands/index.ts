@@ -1,6 +1,7 @@
 // Owns `ztoc index`: index an image in a registry or an OCI layout and push its SOCI index.
 
 import type { Command } from 'commander';
+import { ZtocError } from '../../errors.js';
 import type { IndexEvent, IndexResult } from '../../jobs/index-image.js';
 import { addIndexFlags, addRegistryFlags, countArg, indexSettings, openImageWith, type IndexFlags, type RegistryFlags } from '../flags.js';
 import { formatBytes, rate, type Terminal } from '../io.js';
@@ -52,6 +53,9 @@ export function registerIndex(program: Command, term: Terminal): void {
     .option('--json', 'print the result as JSON')
     .option('-q, --quiet', 'print only the SOCI index digests');
   addRegistryFlags(cmd, term).action(async (image: string, flags: IndexCommandFlags) => {
+    if (flags.indexVersion === 'v2' && !flags.tag && !flags.dryRun) {
+      throw new ZtocError('INVALID_ARGUMENT', '--index-version v2 needs --tag: the SOCI-enabled image index is pushed under a new tag');
+    }
     const opened = await openImageWith(image, flags, term);
     const { indexImage } = await import('../../jobs/index-image.js');
     const progress = await term.progress(`resolving ${opened.display}`);
