@@ -4,7 +4,7 @@
 // Range, or redirect elsewhere (a second proxy on another port = another origin). Every request is recorded.
 
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { listenOnLoopback } from './loopback-server.js';
 
 export interface RecordedRequest {
   method: string;
@@ -69,7 +69,6 @@ function matches(rule: FaultRule, req: IncomingMessage): boolean {
 export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultProxy> {
   const rules: LiveRule[] = [];
   const requests: RecordedRequest[] = [];
-  const sockets = new Set<Socket>();
   const [upHost, upPortStr] = [opts.upstream.slice(0, opts.upstream.lastIndexOf(':')), opts.upstream.slice(opts.upstream.lastIndexOf(':') + 1)];
   const upPort = Number(upPortStr);
 
@@ -159,12 +158,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
   };
 
   const server: Server = createServer(handle);
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
+  const { port, stop } = await listenOnLoopback(server);
   return {
     host: `127.0.0.1:${port}`,
     url: `http://127.0.0.1:${port}`,
@@ -176,9 +170,6 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     clearRules() {
       for (const r of rules) r.left = 0;
     },
-    async stop() {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    stop,
   };
 }
