@@ -141,6 +141,7 @@ interface RunSettings {
 
 function runSettings(o: BackfillOptions): RunSettings {
   const concurrency = checkConcurrency(o.concurrency ?? 2 * availableParallelism());
+  if (o.layerConcurrency !== undefined) checkConcurrency(o.layerConcurrency, 'layer concurrency');
   const tagSuffix = o.tagSuffix ?? DEFAULT_V2_TAG_SUFFIX;
   if (!/^[\w.-]*$/.test(tagSuffix)) throw new ZtocError('INVALID_ARGUMENT', `invalid tag suffix ${JSON.stringify(tagSuffix)}`);
   const r = {
