@@ -17,7 +17,14 @@ export interface RecordedRequest {
 }
 
 export type FaultAction =
-  | { kind: 'status'; status: number; headers?: Record<string, string>; body?: string }
+  | {
+      kind: 'status';
+      status: number;
+      headers?: Record<string, string>;
+      body?: string;
+      /** Send `Retry-After` as an HTTP-date this many ms after the request arrived (whole seconds, as HTTP-dates are). */
+      retryAfterDateInMs?: number;
+    }
   | { kind: 'cut'; afterBytes: number }
   | { kind: 'stall'; afterBytes: number }
   | { kind: 'corrupt'; offset: number }
@@ -82,13 +89,15 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
         break;
       }
     }
-    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: { ...req.headers }, rule: ruleIndex, at: Date.now() });
+    const at = Date.now();
+    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: { ...req.headers }, rule: ruleIndex, at });
     const action = ruleIndex === undefined ? undefined : (rules[ruleIndex] as LiveRule).rule.action;
 
     if (action?.kind === 'status') {
       req.resume();
       const body = action.body ?? JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: `injected ${action.status}` }] });
-      res.writeHead(action.status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...action.headers });
+      const retryAfter = action.retryAfterDateInMs === undefined ? {} : { 'retry-after': new Date(at + action.retryAfterDateInMs).toUTCString() };
+      res.writeHead(action.status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...action.headers, ...retryAfter });
       res.end(body);
       return;
     }
