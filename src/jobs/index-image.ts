@@ -293,7 +293,7 @@ export async function indexImage(store: ImageStore, reference: string | undefine
     try {
       r = await build(platform, layer);
     } finally {
-      await cache!.put(key, r === undefined || 'reason' in r ? undefined : { digest: r.digest, bytes: r.bytes, spans: r.ztoc.maxSpanId + 1, files: r.ztoc.entries.length });
+      await cache!.put(key, r === undefined || 'reason' in r ? undefined : { digest: r.digest, bytes: r.bytes, spans: r.spans, files: r.files });
     }
     return r;
   };
@@ -342,8 +342,8 @@ export async function indexImage(store: ImageStore, reference: string | undefine
           layerMediaType: o.layer.mediaType,
           layerSize: o.layer.size,
           ztoc: { mediaType: MediaType.OctetStream, digest: b.digest, size: b.bytes.length },
-          spans: b.ztoc.maxSpanId + 1,
-          files: b.ztoc.entries.length,
+          spans: b.spans,
+          files: b.files,
           seconds: b.seconds,
         });
       }
