@@ -210,7 +210,9 @@ class FieldCache {
 export class TarScanner {
   private readonly maxEntries: number;
   private readonly maxSpecial: number;
+  private readonly onEntry: ((e: TocEntry) => void) | undefined;
   private readonly entries: TocEntry[] = [];
+  private count = 0;
 
   private state = S_HEADER;
   /** Uncompressed offset of the next byte not yet consumed (a straddling header block counts once whole). */
@@ -250,6 +252,7 @@ export class TarScanner {
   constructor(opts: TarScannerOptions = {}) {
     this.maxEntries = opts.maxEntries ?? 10_000_000;
     this.maxSpecial = opts.maxSpecialFileSize ?? 1 << 20;
+    this.onEntry = opts.onEntry;
     if (!(this.maxEntries >= 0) || !(this.maxSpecial >= 0)) {
       throw new ZtocError('INVALID_ARGUMENT', 'TarScanner limits must be non-negative numbers');
     }
@@ -666,7 +669,7 @@ export class TarScanner {
     if (Number.isNaN(mode) || Number.isNaN(devmajor) || Number.isNaN(devminor)) {
       throw this.bad(`mode or device number of ${showName(name)} out of range`, hoff, name);
     }
-    if (this.entries.length >= this.maxEntries) {
+    if (this.count >= this.maxEntries) {
       throw new ZtocError('TAR_LIMIT', `tar archive has more than ${this.maxEntries} entries`, {
         offset: hoff,
         offsetKind: 'uncompressed',
@@ -683,7 +686,7 @@ export class TarScanner {
       this.lastTimeText = modTime;
     }
     const dataOff = this.pos;
-    this.entries.push({
+    const entry: TocEntry = {
       name,
       type,
       offset: dataOff,
@@ -699,7 +702,10 @@ export class TarScanner {
       devminor,
       xattrs,
       headerOffset: this.entryStart,
-    });
+    };
+    this.count++;
+    if (this.onEntry !== undefined) this.onEntry(entry);
+    else this.entries.push(entry);
     const nb = ho ? 0 : esize;
     const pad = blockPadding(nb);
     this.entryStart = dataOff + nb + pad;

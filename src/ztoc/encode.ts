@@ -6,8 +6,11 @@
 // it replaces, and the golden tests hold it to SOCI's bytes. The tiny TarZinfo uses the library.
 
 import * as flatbuffers from 'flatbuffers';
-import type { TocEntry } from '../tar/types.js';
+import { EntryLog, LOG_FIXED } from './entry-log.js';
 import type { Ztoc } from './model.js';
+
+/** A zTOC without its entries, which come from an EntryLog. */
+export type ZtocHead = Omit<Ztoc, 'entries'>;
 
 const GZIP = 1;
 const UNCOMPRESSED = 2;
@@ -68,9 +71,11 @@ class FbWriter {
     this.writeInt32(this.offset() - off + 4);
   }
 
-  /** Builder.createString over bytes: NUL, bytes, length. `latin1` strings are Go byte strings. */
-  string(s: string, latin1: boolean): number {
-    const n = latin1 ? s.length : Buffer.byteLength(s, 'utf8');
+  /**
+   * Builder.createString's layout for n bytes: NUL, padding, the bytes, their length. Returns where
+   * the caller puts the bytes, then calls endString.
+   */
+  private startString(n: number): number {
     // addInt8(0) (its prep(1, 0) never pads), then startVector's prep(4, n).
     if (this.space < n + 8) this.grow(n + 8);
     this.buf[--this.space] = 0;
@@ -78,14 +83,28 @@ class FbWriter {
     for (let i = 0; i < align; i++) this.buf[--this.space] = 0;
     if (this.minalign < 4) this.minalign = 4;
     this.space -= n;
-    const at = this.space;
-    if (latin1 && n < 24) {
-      for (let k = 0; k < n; k++) this.buf[at + k] = s.charCodeAt(k);
-    } else {
-      this.buf.write(s, at, n, latin1 ? 'latin1' : 'utf8');
-    }
+    return this.space;
+  }
+
+  private endString(n: number): number {
     this.writeInt32(n);
     return this.offset();
+  }
+
+  /** Builder.createString of a JS string (UTF-8). */
+  string(s: string): number {
+    const n = Buffer.byteLength(s, 'utf8');
+    const to = this.startString(n); // may grow (replace) the buffer
+    this.buf.write(s, to, n, 'utf8');
+    return this.endString(n);
+  }
+
+  /** Builder.createString of the bytes src[at, at+n). */
+  rawString(src: Buffer, at: number, n: number): number {
+    const to = this.startString(n);
+    if (n < 24) for (let k = 0; k < n; k++) this.buf[to + k] = src[at + k]!;
+    else src.copy(this.buf, to, at, at + n);
+    return this.endString(n);
   }
 
   /** Builder.createByteVector. */
@@ -200,28 +219,37 @@ class FbWriter {
   }
 }
 
-/** An upper bound of the bytes an entry takes (strings, tables, vtables, padding). */
-function entryBound(e: TocEntry): number {
-  let n = 256 + e.name.length + e.linkname.length + e.uname.length + e.gname.length + e.modTime.length + e.type.length;
-  for (const [k, v] of e.xattrs) n += 64 + k.length + v.length;
-  return n;
-}
+const strs = new Int32Array(6);
 
-function writeMetadata(w: FbWriter, e: TocEntry, xoffs: number[]): number {
-  const name = w.string(e.name, true);
-  const type = w.string(e.type, true);
-  const linkname = w.string(e.linkname, true);
-  const uname = w.string(e.uname, true);
-  const gname = w.string(e.gname, true);
-  const modTime = w.string(e.modTime, true);
+/** prepareFileMetadataFlatbuffer for the log record at b[p..]. */
+function writeMetadata(w: FbWriter, b: Buffer, p: number, xoffs: number[]): number {
+  const offset = b.readDoubleLE(p);
+  const size = b.readDoubleLE(p + 8);
+  const mode = b.readDoubleLE(p + 16);
+  const devmajor = b.readDoubleLE(p + 24);
+  const devminor = b.readDoubleLE(p + 32);
+  const uid = b.readUInt32LE(p + 40);
+  const gid = b.readUInt32LE(p + 44);
+  p += LOG_FIXED;
+  // name, type, linkname, uname, gname, modTime
+  for (let k = 0; k < 6; k++) {
+    const n = b.readUInt32LE(p);
+    strs[k] = w.rawString(b, p + 4, n);
+    p += 4 + n;
+  }
+  const [name, type, linkname, uname, gname, modTime] = strs as unknown as [number, number, number, number, number, number];
 
-  // Keys ascending (Go sort.Strings is byte-wise; latin1 strings compare the same way).
-  const xattrs = e.xattrs.length > 1 ? [...e.xattrs].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0)) : e.xattrs;
+  // Keys ascending (Go sort.Strings is byte-wise): the log keeps them sorted.
+  const nx = b.readUInt32LE(p);
+  p += 4;
   xoffs.length = 0;
-  for (let i = 0; i < xattrs.length; i++) {
-    const kv = xattrs[i]!;
-    const ko = w.string(kv[0], true);
-    const vo = w.string(kv[1], true);
+  for (let i = 0; i < nx; i++) {
+    const kn = b.readUInt32LE(p);
+    const ko = w.rawString(b, p + 4, kn);
+    p += 4 + kn;
+    const vn = b.readUInt32LE(p);
+    const vo = w.rawString(b, p + 4, vn);
+    p += 4 + vn;
     w.startObject(2);
     w.fieldOffset(0, ko);
     w.fieldOffset(1, vo);
@@ -232,17 +260,17 @@ function writeMetadata(w: FbWriter, e: TocEntry, xoffs: number[]): number {
   w.startObject(14);
   w.fieldOffset(0, name);
   w.fieldOffset(1, type);
-  w.fieldInt64(2, e.offset);
-  w.fieldInt64(3, e.size);
+  w.fieldInt64(2, offset);
+  w.fieldInt64(3, size);
   w.fieldOffset(4, linkname);
-  w.fieldInt64(5, e.mode);
-  w.fieldInt32(6, e.uid | 0);
-  w.fieldInt32(7, e.gid | 0);
+  w.fieldInt64(5, mode);
+  w.fieldInt32(6, uid | 0);
+  w.fieldInt32(7, gid | 0);
   w.fieldOffset(8, uname);
   w.fieldOffset(9, gname);
   w.fieldOffset(10, modTime);
-  w.fieldInt64(11, e.devmajor);
-  w.fieldInt64(12, e.devminor);
+  w.fieldInt64(11, devmajor);
+  w.fieldInt64(12, devminor);
   w.fieldOffset(13, xvec);
   return w.endObject();
 }
@@ -252,23 +280,31 @@ function writeMetadata(w: FbWriter, e: TocEntry, xoffs: number[]): number {
  * the computed buffer size (tests pass a tiny one to exercise growth).
  */
 export function encodeZtoc(z: Ztoc, sizeHint?: number): Uint8Array {
-  const n = z.entries.length;
-  let size = 1024 + 3 * (z.version.length + z.buildToolIdentifier.length) + z.checkpoints.length + 80 * z.spanDigests.length;
-  for (let i = 0; i < n; i++) size += entryBound(z.entries[i]!);
+  return encodeZtocFrom(z, EntryLog.from(z.entries), sizeHint);
+}
+
+/** encodeZtoc with the entries taken from a log (the build's path: no entry objects kept). */
+export function encodeZtocFrom(z: ZtocHead, log: EntryLog, sizeHint?: number): Uint8Array {
+  const n = log.count;
+  // Bound: each logged string grows by at most 4 (NUL + padding), plus tables and vtables.
+  const size = 1024 + 3 * (z.version.length + z.buildToolIdentifier.length) + z.checkpoints.length + 80 * z.spanDigests.length + log.bytes + 200 * n + 48 * log.xattrs;
   const w = new FbWriter(sizeHint ?? size);
-  const version = w.string(z.version, false);
-  const tool = w.string(z.buildToolIdentifier, false);
+  const version = w.string(z.version);
+  const tool = w.string(z.buildToolIdentifier);
 
   const metas = new Int32Array(n);
   const xoffs: number[] = [];
-  for (let i = n - 1; i >= 0; i--) metas[i] = writeMetadata(w, z.entries[i]!, xoffs);
+  let i = n;
+  log.backwards((b, p) => {
+    metas[--i] = writeMetadata(w, b, p, xoffs);
+  });
   const metaVec = w.offsetVector(metas, n);
   w.startObject(1);
   w.fieldOffset(0, metaVec);
   const toc = w.endObject();
 
   const checkpoints = w.bytes(z.checkpoints);
-  const digestOffs = z.spanDigests.map((d) => w.string(d, false));
+  const digestOffs = z.spanDigests.map((d) => w.string(d));
   const digests = w.offsetVector(digestOffs, digestOffs.length);
 
   w.startObject(4);
