@@ -4,8 +4,8 @@
 // one fresh `dist/bench/probe.js build LAYER` process, which prints its peak RSS. The table shows
 // that RSS stays flat: only the zTOC itself (one 32 KiB window per span) grows with the layer.
 //
-// SCALE_SIZES overrides the uncompressed sizes (default "100MB,1GB,4GB"; units B, KB, MB, GB, MiB,
-// GiB). SCALE_SPAN sets the span size (default: the zTOC default, 4 MiB).
+// SCALE_SIZES overrides the uncompressed sizes (default "100MB,1GB,4GB", with BENCH_QUICK=1 "100MB";
+// units B, KB, MB, GB, MiB, GiB). SCALE_SPAN sets the span size (default: the zTOC default, 4 MiB).
 
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -170,7 +170,7 @@ function run(layer: string): Probe {
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Probe;
 }
 
-const sizes = (process.env['SCALE_SIZES'] ?? '100MB,1GB,4GB').split(',').filter((s) => s.trim() !== '').map(parseSize);
+const sizes = (process.env['SCALE_SIZES'] ?? (process.env['BENCH_QUICK'] === '1' ? '100MB' : '100MB,1GB,4GB')).split(',').filter((s) => s.trim() !== '').map(parseSize);
 mkdirSync(dir, { recursive: true });
 let pool: Buffer | undefined;
 const rows: string[] = [];
