@@ -6,7 +6,8 @@
 import { availableParallelism } from 'node:os';
 import { ZtocError } from '../errors.js';
 import type { FetchedDocument, ImageStore, ReferrerMechanism } from '../image/store.js';
-import { formatPlatform, matchPlatform, selectManifests } from '../oci/platform.js';
+import { formatPlatform } from '../oci/platform.js';
+import { platformManifests, type PlatformManifest } from './platforms.js';
 import { layerCompression, MediaType, type Descriptor, type ImageManifest, type Platform } from '../oci/types.js';
 import {
   EMPTY_CONFIG_BYTES,
@@ -23,7 +24,6 @@ import type { WorkerPool } from '../ztoc/pool.js';
 import { limiter } from './limit.js';
 
 export const DEFAULT_MIN_LAYER_SIZE = 10 * 1024 * 1024;
-const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
 export interface IndexOptions {
   /** Platforms to index; 'all' = every runnable platform. Default: all except attestations. */
@@ -133,58 +133,10 @@ export interface IndexResult {
   seconds: number;
 }
 
-interface Target {
-  descriptor: Descriptor;
-  manifest: ImageManifest;
-  platform: Platform;
-}
+type Target = PlatformManifest;
 
 /** Layers that SOCI can't index are skipped with a reason; everything else fails the image. */
 const SKIPPABLE = new Set(['TAR_UNSUPPORTED_ENTRY', 'LAYER_UNSUPPORTED']);
-
-async function platformOfManifest(store: ImageStore, manifest: ImageManifest): Promise<Platform> {
-  const cfg = manifest.config;
-  if (cfg.mediaType !== MediaType.OciConfig && cfg.mediaType !== MediaType.DockerConfig) return { architecture: 'unknown', os: 'unknown' };
-  const bytes = await store.fetchBlob(cfg, MAX_CONFIG_BYTES);
-  const c = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
-  const p: Platform = { architecture: String(c['architecture'] ?? 'unknown'), os: String(c['os'] ?? 'unknown') };
-  if (typeof c['variant'] === 'string' && c['variant'] !== '') p.variant = c['variant'];
-  if (typeof c['os.version'] === 'string' && c['os.version'] !== '') p['os.version'] = c['os.version'];
-  return p;
-}
-
-async function selectTargets(store: ImageStore, root: FetchedDocument, want: Platform[] | 'all' | undefined): Promise<Target[]> {
-  if (root.doc.kind === 'manifest') {
-    const platform = await platformOfManifest(store, root.doc.manifest);
-    if (Array.isArray(want) && !want.some((w) => matchPlatform(w, platform))) {
-      throw new ZtocError('PLATFORM_NOT_FOUND', `image is ${formatPlatform(platform)} only; asked for ${want.map(formatPlatform).join(', ')}`);
-    }
-    return [{ descriptor: root.descriptor, manifest: root.doc.manifest, platform }];
-  }
-  const index = root.doc.index;
-  const chosen: Descriptor[] = [];
-  if (Array.isArray(want)) {
-    for (const w of want) {
-      const hits = selectManifests(index, w);
-      if (hits.length === 0) {
-        const have = selectManifests(index, 'all').map((d) => (d.platform ? formatPlatform(d.platform) : '?'));
-        throw new ZtocError('PLATFORM_NOT_FOUND', `no manifest for ${formatPlatform(w)} (the image has ${have.join(', ') || 'none'})`);
-      }
-      for (const h of hits) if (!chosen.some((c) => c.digest === h.digest)) chosen.push(h);
-    }
-  } else {
-    chosen.push(...selectManifests(index, 'all'));
-  }
-  if (chosen.length === 0) throw new ZtocError('PLATFORM_NOT_FOUND', 'the image index lists no runnable platform manifest');
-  if (chosen.length > 1000) throw new ZtocError('MANIFEST_INVALID', `the image index lists ${chosen.length} platforms (limit 1000)`);
-  const out: Target[] = [];
-  for (const d of chosen) {
-    const m = await store.fetchDocument(d);
-    if (m.doc.kind !== 'manifest') throw new ZtocError('MANIFEST_INVALID', `${d.digest} is an index, expected a platform manifest`);
-    out.push({ descriptor: { mediaType: m.descriptor.mediaType, digest: d.digest, size: m.bytes.length }, manifest: m.doc.manifest, platform: d.platform ?? (await platformOfManifest(store, m.doc.manifest)) });
-  }
-  return out;
-}
 
 /** An existing SOCI index v1 for this manifest with the same span size, if any. */
 export async function findExistingIndex(store: ImageStore, manifestDigest: string, spanSize: number): Promise<Descriptor | undefined> {
@@ -223,7 +175,7 @@ export async function indexImage(store: ImageStore, reference: string | undefine
   if (!Number.isSafeInteger(spanSize) || spanSize <= 0) throw new ZtocError('INVALID_ARGUMENT', `invalid span size ${spanSize}`);
 
   const root = await store.resolve(reference ?? 'latest');
-  const targets = await selectTargets(store, root, opts.platforms);
+  const targets = await platformManifests(store, root, opts.platforms);
   const image = `${store.display}${reference && !reference.includes(':') ? `:${reference}` : ''}`;
   emit({ type: 'resolved', image, digest: root.descriptor.digest, platforms: targets.map((t) => formatPlatform(t.platform)) });
 
