@@ -13,11 +13,12 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { createReadStream, createWriteStream, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, linkSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { constants, createGzip } from 'node:zlib';
+import { walkFiles } from './files.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ztoc = join(root, 'bin', 'ztoc.js');
@@ -52,26 +53,11 @@ function sh(cmd: string): void {
 function fileList(dirs: string[], limit: number): string[] {
   const out: string[] = [];
   let total = 0;
-  const walk = (d: string): void => {
-    let names: string[];
-    try {
-      names = readdirSync(d).sort();
-    } catch {
-      return;
-    }
-    for (const n of names) {
-      if (total >= limit) return;
-      const p = join(d, n);
-      const st = lstatSync(p, { throwIfNoEntry: false }); // symlinks skipped (/usr/bin/X11 loops)
-      if (st === undefined) continue;
-      if (st.isDirectory()) walk(p);
-      else if (st.isFile()) {
-        out.push(p.slice(1));
-        total += st.size;
-      }
-    }
-  };
-  for (const d of dirs) walk(d);
+  walkFiles(dirs, (p, size) => {
+    out.push(p.slice(1));
+    total += size;
+    return total < limit;
+  });
   return out;
 }
 
