@@ -1,7 +1,8 @@
 // Owns the one-pass zTOC build. The layer is read once; this thread hashes the compressed bytes
 // (whole blob, unless the source verifies itself, and per span) and scans tar headers in the
-// inflated bytes, while a worker thread inflates with checkpoints, so both cores work. Bytes cross threads through SharedArrayBuffer
-// slots (see protocol.ts). Nothing touches disk and nothing is inflated twice.
+// inflated bytes, while a worker thread inflates with checkpoints, so both cores work. Bytes cross
+// threads through SharedArrayBuffer slots (see protocol.ts). Nothing touches disk and nothing is
+// inflated twice.
 
 import { createHash } from 'node:crypto';
 import type { Worker } from 'node:worker_threads';
@@ -50,11 +51,11 @@ export interface BuildResult {
   digest: string;
   kind: LayerKind;
   layerDigest: string;
-  compressedSize: number;
-  inflatedSize: number;
-  /** Span and file counts, without decoding the zTOC. */
+  /** Spans and TOC entries in the zTOC (what `ztoc info` calls num_spans and num_files), without decoding it. */
   spans: number;
   files: number;
+  compressedSize: number;
+  inflatedSize: number;
   seconds: number;
 }
 
@@ -356,8 +357,7 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
       summary = await done;
       if (failure !== undefined) throw failure;
     }
-    const spanDigests = spans.finish();
-    const encoded = assembler!.encode(summary, { spanDigests, compressedSize: total, buildToolId: opts.buildToolId ?? DEFAULT_BUILD_TOOL_ID });
+    const encoded = assembler!.encode(summary, { spanDigests: spans.finish(), compressedSize: total, buildToolId: opts.buildToolId ?? DEFAULT_BUILD_TOOL_ID });
     const bytes = encoded.bytes;
     let model: Ztoc | undefined;
     return {
@@ -369,10 +369,10 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
       digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
       kind,
       layerDigest,
+      spans: encoded.spans,
+      files: encoded.files,
       compressedSize: total,
       inflatedSize: encoded.inflatedSize,
-      spans: spanDigests.length,
-      files: encoded.files,
       seconds: (performance.now() - t0) / 1000,
     };
   } catch (err) {

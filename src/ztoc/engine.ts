@@ -46,12 +46,12 @@ export class TocAssembler {
   }
 
   /** Serialises the zTOC; `inflate` is undefined for uncompressed layers. */
-  encode(inflate: InflateSummary | undefined, input: FinishInput): { bytes: Uint8Array; inflatedSize: number; files: number } {
+  encode(inflate: InflateSummary | undefined, input: FinishInput): { bytes: Uint8Array; inflatedSize: number; spans: number; files: number } {
     const r = this.scanner.end();
     // Reported only now, as before, so that inflate and tar errors keep precedence.
     if (this.readable.failure !== undefined) throw this.readable.failure;
     const z = assemble(this.kind, r.archiveSize, inflate, input, this.spanSize);
-    return { bytes: encodeZtocFrom(z, this.log), inflatedSize: inflate?.inflatedSize ?? input.compressedSize, files: this.log.count };
+    return { bytes: encodeZtocFrom(z, this.log), inflatedSize: inflate?.inflatedSize ?? input.compressedSize, spans: z.maxSpanId + 1, files: this.log.count };
   }
 }
 
