@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ZtocError, isZtocError } from '../errors.js';
 import { Sha256Counter, isSha256Digest, isValidDigest, sha256Digest } from '../oci/digest.js';
 import { parseRegistryReference, type RegistryReference } from '../oci/reference.js';
-import { MANIFEST_ACCEPT, MediaType, type Descriptor, type ImageIndex, type ImageManifest } from '../oci/types.js';
+import { MANIFEST_ACCEPT, MediaType, referrerDescriptor, type Descriptor, type ImageIndex, type ImageManifest } from '../oci/types.js';
 import { repositoryScope } from './auth.js';
 import { RegistryClient, type ClientOptions, type ReferrersCapability, type RegistryRequest } from './client.js';
 import { displayUrl, failedResponse, type RegistryResponseError } from './errors.js';
@@ -17,7 +17,6 @@ import { nextLink } from './link.js';
 import { listAllPages, listCatalog, type ListOptions } from './listing.js';
 import {
   filterByArtifactType,
-  referrerEntry,
   referrersTag,
   serializeReferrersIndex,
   withKeyLock,
@@ -607,7 +606,7 @@ export class Repository {
       if (pushed.subjectSupported || this.referrersCapability === 'api') return { descriptor, mechanism: 'api' };
     }
     this.referrersCapability = 'tag';
-    await this.updateFallback(subject, { add: [referrerEntry(descriptor, manifest)] }, opts);
+    await this.updateFallback(subject, { add: [referrerDescriptor(descriptor, manifest)] }, opts);
     return { descriptor, mechanism: 'tag' };
   }
 

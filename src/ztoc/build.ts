@@ -9,13 +9,12 @@ import { ZtocError } from '../errors.js';
 import { CheckpointInflater } from '../inflate/inflater.js';
 import { decodeZtoc } from './decode.js';
 import { TocAssembler, type InflateSummary, type LayerKind } from './engine.js';
-import { DEFAULT_SPAN_SIZE, type Ztoc } from './model.js';
+import { DEFAULT_BUILD_TOOL_ID, DEFAULT_SPAN_SIZE, type Ztoc } from './model.js';
 import { deserializeError, type FromWorker, type ToWorker } from './protocol.js';
 import { sharedPool, type WorkerPool } from './pool.js';
 import { SpanHasher } from './spans.js';
-import { VERSION } from '../version.js';
 
-export const DEFAULT_BUILD_TOOL_ID = `ztoc ${VERSION}`;
+export { DEFAULT_BUILD_TOOL_ID };
 const CHUNK_SIZE = 1 << 20;
 const IN_FLIGHT = 4;
 const OUTPUT_SIZE = 1 << 20;
@@ -46,6 +45,9 @@ export interface BuildResult {
   digest: string;
   kind: LayerKind;
   layerDigest: string;
+  /** Spans and TOC entries in the zTOC (what `ztoc info` calls num_spans and num_files), without decoding it. */
+  spans: number;
+  files: number;
   compressedSize: number;
   inflatedSize: number;
   seconds: number;
@@ -358,6 +360,8 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
       digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
       kind,
       layerDigest,
+      spans: encoded.spans,
+      files: encoded.files,
       compressedSize: total,
       inflatedSize: encoded.inflatedSize,
       seconds: (performance.now() - t0) / 1000,
