@@ -17,6 +17,11 @@ import {
   type SociZtocInput,
 } from '../soci/index.js';
 import { convertToSociV2Index } from '../soci/convert.js';
+import { shouldDisableXattrs, type Optimization } from '../soci/optimizations.js';
+import { planPrefetch, type PrefetchFile, type PrefetchLayer, type PrefetchMiss } from '../soci/prefetch.js';
+import { decodeZtoc } from '../ztoc/decode.js';
+import type { Ztoc } from '../ztoc/model.js';
+import { scanLayerToc } from './inspect.js';
 import { buildZtoc, DEFAULT_BUILD_TOOL_ID, type BuildResult } from '../ztoc/build.js';
 import { DEFAULT_SPAN_SIZE } from '../ztoc/model.js';
 import type { WorkerPool } from '../ztoc/pool.js';
@@ -38,6 +43,10 @@ export interface IndexOptions {
   force?: boolean;
   dryRun?: boolean;
   buildToolId?: string;
+  /** SOCI `--optimizations`: `xattr` marks layers without xattrs or opaque whiteouts `disable-xattrs`. */
+  optimizations?: readonly Optimization[];
+  /** SOCI `--prefetch-file`: files whose spans get a prefetch artifact in the layer where they are visible. */
+  prefetchPaths?: readonly string[];
   pool?: WorkerPool;
   /** zTOCs shared with other indexImage calls (a registry backfill): built once, pushed by mount where possible. */
   ztocCache?: ZtocCache;
@@ -53,6 +62,7 @@ export type IndexEvent =
   | { type: 'layer-done'; layer: string; ztoc: string; seconds: number; size: number }
   | { type: 'layer-skipped'; platform: string; layer: string; reason: string }
   | { type: 'layer-reused'; platform: string; layer: string; ztoc: string }
+  | { type: 'prefetch-miss'; platform: string; path: string; reason: string }
   | { type: 'push'; what: string; digest: string; result: string };
 
 export interface ZtocRecord {
@@ -65,6 +75,8 @@ export interface ZtocRecord {
   seconds: number;
   /** Taken from IndexOptions.ztocCache instead of being built (the layer was not read). */
   reused?: true;
+  /** The descriptor says `com.amazon.soci.disable-xattrs: "true"` (optimization `xattr`). */
+  disableXattrs?: true;
 }
 
 /** What identifies a zTOC regardless of the image: the same layer, span size and build tool give the same bytes. */
@@ -118,6 +130,8 @@ export interface PlatformResult {
   mechanism?: ReferrerMechanism;
   ztocs: ZtocRecord[];
   skipped: SkippedLayer[];
+  /** With prefetchPaths: the prefetch artifacts in the index, the files they cover and the paths left out. */
+  prefetch?: { artifacts: Descriptor[]; files: PrefetchFile[]; missed: PrefetchMiss[] };
   bytesRead: number;
   seconds: number;
 }
@@ -221,6 +235,12 @@ export async function indexImage(store: ImageStore, reference: string | undefine
     throw new ZtocError('INVALID_ARGUMENT', '--index-version v2 needs --tag: the SOCI-enabled image index is pushed under a new tag');
   }
   if (!Number.isSafeInteger(spanSize) || spanSize <= 0) throw new ZtocError('INVALID_ARGUMENT', `invalid span size ${spanSize}`);
+  if (!Number.isSafeInteger(minLayerSize) || minLayerSize < 0) throw new ZtocError('INVALID_ARGUMENT', `min layer size must be >= 0, got ${minLayerSize}`);
+  const xattrOptimization = (opts.optimizations ?? []).includes('xattr');
+  const prefetchPaths = opts.prefetchPaths ?? [];
+  // An existing index is "the same" by span size alone only without these settings, which its span size can't
+  // show; with them, an index counts as existing only when it is byte-identical to the one this run builds.
+  const exactExistsCheck = xattrOptimization || prefetchPaths.length > 0;
 
   const root = await store.resolve(reference ?? 'latest');
   const targets = await selectTargets(store, root, opts.platforms);
@@ -241,7 +261,7 @@ export async function indexImage(store: ImageStore, reference: string | undefine
       seconds: 0,
     };
     results.push(result);
-    if (version === 'v1' && !opts.force) {
+    if (version === 'v1' && !opts.force && !exactExistsCheck) {
       const existing = await findExistingIndex(store, target.descriptor.digest, spanSize);
       if (existing !== undefined) {
         result.status = 'exists';
@@ -357,23 +377,56 @@ export async function indexImage(store: ImageStore, reference: string | undefine
   if (failed) throw failed.reason;
   const outcomesByPlatform = settled.map((s) => (s as PromiseFulfilledResult<Awaited<(typeof perPlatform)[number]>>).value);
 
-  // Build the SOCI index manifests.
+  // Build the SOCI index manifests (with the optimizations and prefetch artifacts asked for).
   const sociIndexes = new Map<string, { descriptor: Descriptor; bytes: Buffer; manifest: ImageManifest; platform: Platform }>();
-  work.forEach(({ target, result }, i) => {
+  const prefetchBlobs = new Map<string, Uint8Array>();
+  const tocOf = (b: BuildResult | ReusedZtoc): Ztoc => ('reused' in b ? decodeZtoc(b.bytes) : b.ztoc);
+  for (const [i, { target, result }] of work.entries()) {
+    const outcomes = outcomesByPlatform[i]!;
     const ztocs: SociZtocInput[] = [];
-    for (const o of outcomesByPlatform[i]!) {
+    for (const o of outcomes) {
       if (!o.built) continue;
-      ztocs.push({ layer: o.layer, ztoc: { mediaType: MediaType.OctetStream, digest: o.built.digest, size: o.built.bytes.length }, spanSize });
+      const disableXattrs = xattrOptimization && shouldDisableXattrs(tocOf(o.built).entries);
+      if (disableXattrs) result.ztocs.find((z) => z.layer === o.layer.digest)!.disableXattrs = true;
+      ztocs.push({ layer: o.layer, ztoc: { mediaType: MediaType.OctetStream, digest: o.built.digest, size: o.built.bytes.length }, spanSize, disableXattrs });
     }
     if (ztocs.length === 0) {
       result.status = 'no-ztocs';
-      return;
+      continue;
     }
-    const built = buildSociIndex({ version, ztocs, buildToolId, ...(version === 'v1' ? { subject: target.descriptor } : {}) });
+    const prefetches: Descriptor[] = [];
+    if (prefetchPaths.length > 0) {
+      const layers: PrefetchLayer[] = [];
+      for (const o of outcomes) {
+        if (o.built) {
+          const z = tocOf(o.built);
+          layers.push({ layer: o.layer, entries: z.entries, ztoc: z });
+        } else {
+          // A layer without a zTOC still hides or holds files; its TOC is read (these layers are small).
+          layers.push({ layer: o.layer, entries: await scanLayerToc(store, o.layer).catch(() => undefined) });
+        }
+      }
+      const plan = planPrefetch(layers, prefetchPaths);
+      for (const a of plan.artifacts) {
+        prefetches.push(a.descriptor);
+        prefetchBlobs.set(a.descriptor.digest, a.bytes);
+      }
+      for (const m of plan.missed) emit({ type: 'prefetch-miss', platform: result.platform, path: m.path, reason: m.reason });
+      result.prefetch = { artifacts: prefetches, files: plan.files, missed: plan.missed };
+    }
+    const built = buildSociIndex({ version, ztocs, buildToolId, prefetches, ...(version === 'v1' ? { subject: target.descriptor } : {}) });
     result.sociIndex = built.descriptor;
+    if (version === 'v1' && !opts.force && exactExistsCheck) {
+      const refs = await store.referrers(target.descriptor.digest, MediaType.SociIndexV1);
+      if (refs.some((r) => r.digest === built.descriptor.digest)) {
+        result.status = 'exists';
+        emit({ type: 'exists', platform: result.platform, index: built.descriptor.digest });
+        continue;
+      }
+    }
     if (opts.dryRun) result.status = 'dry-run';
     sociIndexes.set(target.descriptor.digest, { descriptor: built.descriptor, bytes: built.bytes, manifest: built.manifest, platform: target.platform });
-  });
+  }
 
   const out: IndexResult = {
     image,
@@ -412,6 +465,14 @@ export async function indexImage(store: ImageStore, reference: string | undefine
           cache.stored?.(cacheKey(layer), res !== undefined);
         }
         emit({ type: 'push', what: 'ztoc', digest, result: res });
+      }),
+    ),
+  );
+  await Promise.all(
+    [...prefetchBlobs].map(([digest, bytes]) =>
+      pushLimit(async () => {
+        const res = await store.pushBlob({ mediaType: MediaType.SociPrefetch, digest, size: bytes.length }, bytes);
+        emit({ type: 'push', what: 'prefetch', digest, result: res });
       }),
     ),
   );

@@ -4,11 +4,13 @@
 
 import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { ZtocError } from '../errors.js';
 import type { FetchedDocument, ImageStore } from '../image/store.js';
 import { formatPlatform, hostPlatform, matchPlatform, selectManifests } from '../oci/platform.js';
 import { layerCompression, MediaType, type Descriptor, type ImageManifest, type Platform } from '../oci/types.js';
 import { ANNOTATION_INDEX_DIGEST, parseSociIndex, type SociIndexInfo } from '../soci/index.js';
+import { lookupInLayer } from '../oci/overlay.js';
 import { byteString, utf8 } from '../tar/bytes.js';
 import { TarScanner } from '../tar/scanner.js';
 import type { TocEntry } from '../tar/types.js';
@@ -98,23 +100,17 @@ async function plainLayerView(store: ImageStore, layer: Descriptor): Promise<Lay
   };
 }
 
-function whiteoutHides(entries: TocEntry[], want: string): boolean {
-  // `dir/.wh.name` hides dir/name (and below); `dir/.wh..wh..opq` hides everything below dir.
-  const parts = want.split('/');
-  for (const e of entries) {
-    const n = cleanName(e.name);
-    const slash = n.lastIndexOf('/');
-    const dir = slash < 0 ? '' : n.slice(0, slash);
-    const base = n.slice(slash + 1);
-    if (!base.startsWith('.wh.')) continue;
-    if (base === '.wh..wh..opq') {
-      if (dir === '' || want.startsWith(`${dir}/`)) return true;
-      continue;
-    }
-    const hidden = dir === '' ? base.slice(4) : `${dir}/${base.slice(4)}`;
-    for (let i = 1; i <= parts.length; i++) if (parts.slice(0, i).join('/') === hidden) return true;
-  }
-  return false;
+/** The TOC of a layer that has no zTOC, read in one streaming pass (gzip or plain tar). */
+export async function scanLayerToc(store: ImageStore, layer: Descriptor): Promise<TocEntry[]> {
+  const kind = layerCompression(layer.mediaType);
+  if (kind !== 'gzip' && kind !== 'tar') throw new ZtocError('LAYER_UNSUPPORTED', `layer ${layer.digest} is ${layer.mediaType}`, { layer: layer.digest });
+  const scanner = new TarScanner();
+  const sink = async (source: AsyncIterable<Uint8Array>): Promise<void> => {
+    for await (const c of source) scanner.push(c);
+  };
+  if (kind === 'gzip') await pipeline(Readable.from(store.openBlob(layer)), createGunzip(), sink);
+  else await sink(store.openBlob(layer));
+  return scanner.end().entries;
 }
 
 export interface GetFileResult {
@@ -159,19 +155,15 @@ export async function getFileFromImage(
     } else {
       view = await plainLayerView(store, layer);
     }
-    let hit: TocEntry | undefined;
-    for (const e of view.entries) if (cleanName(e.name) === want) hit = e;
-    if (hit !== undefined) {
-      if (hit.type === 'hardlink') {
-        const target = cleanName(hit.linkname);
-        hit = view.entries.find((e) => cleanName(e.name) === target && e.type === 'reg') ?? hit;
-      }
+    const look = lookupInLayer(view.entries, want);
+    if (look.kind === 'found') {
+      const hit = look.data;
       if (hit.type !== 'reg') {
         throw new ZtocError('FILE_NOT_FOUND', `${path} is a ${hit.type}${hit.linkname ? ` -> ${utf8(hit.linkname)}` : ''}, not a regular file`);
       }
       return { entry: hit, layer, viaZtoc: ztocDesc !== undefined, data: view.read(hit) };
     }
-    if (whiteoutHides(view.entries, want)) break;
+    if (look.kind === 'hidden') break;
   }
   throw new ZtocError('FILE_NOT_FOUND', `${path}: no such file in ${store.display}`);
 }

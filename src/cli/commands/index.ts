@@ -2,11 +2,14 @@
 
 import type { Command } from 'commander';
 import { availableParallelism } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { openImage } from '../../image/open.js';
 import { DEFAULT_MIN_LAYER_SIZE, indexImage, type IndexEvent, type IndexResult } from '../../jobs/index-image.js';
 import { DEFAULT_BUILD_TOOL_ID } from '../../ztoc/build.js';
 import { DEFAULT_SPAN_SIZE } from '../../ztoc/model.js';
 import { ZtocError } from '../../errors.js';
+import { parseOptimizations } from '../../soci/optimizations.js';
+import { prefetchPathsFrom } from '../../soci/prefetch.js';
 import type { Platform } from '../../oci/types.js';
 import { formatBytes, log, out, parseSize, printJson, Progress, rate } from '../io.js';
 import { addRegistryFlags, collectPlatform, registryOptions, type RegistryFlags } from '../registry-flags.js';
@@ -22,6 +25,9 @@ interface IndexFlags extends RegistryFlags {
   force?: boolean;
   dryRun?: boolean;
   buildToolId: string;
+  optimizations?: string[];
+  prefetchFile?: string[];
+  prefetchFilesJson?: string;
   json?: boolean;
   quiet?: boolean;
 }
@@ -44,12 +50,26 @@ export function printIndexResult(r: IndexResult): void {
             : `pushed ${p.sociIndex?.digest}${where}`;
     out(`  ${p.platform}: ${head}`);
     for (const z of p.ztocs) {
-      out(`    layer ${short(z.layer)} -> ztoc ${z.ztoc.digest} (${formatBytes(z.ztoc.size)}, ${z.spans} spans, ${z.files} files, ${z.seconds.toFixed(2)}s, ${rate(z.layerSize, z.seconds)})`);
+      out(`    layer ${short(z.layer)} -> ztoc ${z.ztoc.digest} (${formatBytes(z.ztoc.size)}, ${z.spans} spans, ${z.files} files, ${z.seconds.toFixed(2)}s, ${rate(z.layerSize, z.seconds)})${z.disableXattrs ? ' disable-xattrs' : ''}`);
     }
     for (const s of p.skipped) out(`    layer ${short(s.layer)} skipped: ${s.reason}`);
+    for (const f of p.prefetch?.files ?? []) out(`    prefetch ${f.path}: layer ${short(f.layer)} spans ${f.spans.start}-${f.spans.end}`);
+    for (const m of p.prefetch?.missed ?? []) out(`    prefetch ${m.path}: not prefetched, ${m.reason}`);
     if (p.ztocs.length > 0) out(`    ${formatBytes(p.bytesRead)} read in ${p.seconds.toFixed(2)}s (${rate(p.bytesRead, p.seconds)})`);
   }
   if (r.v2Index) out(`  SOCI-enabled image index ${r.v2Index.descriptor.digest} -> tag ${r.v2Index.tag}`);
+}
+
+function collectList(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+function readPrefetchJson(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ZtocError('INVALID_ARGUMENT', `--prefetch-files-json ${path}: ${(err as Error).message}`);
+  }
 }
 
 export function registerIndex(program: Command): void {
@@ -67,6 +87,9 @@ export function registerIndex(program: Command): void {
     .option('--force', 'rebuild even when a SOCI index with the same span size exists')
     .option('--dry-run', 'build everything, push nothing')
     .option('--build-tool-id <id>', 'build tool identifier', DEFAULT_BUILD_TOOL_ID)
+    .option('--optimizations <list>', 'SOCI optimizations (repeatable or comma-separated): xattr', collectList)
+    .option('--prefetch-file <path>', 'file to prefetch at container start (repeatable)', collectList)
+    .option('--prefetch-files-json <file>', 'JSON array of files to prefetch')
     .option('--json', 'print the result as JSON')
     .option('-q, --quiet', 'print only the SOCI index digests');
   addRegistryFlags(cmd).action(async (image: string, flags: IndexFlags) => {
@@ -100,6 +123,12 @@ export function registerIndex(program: Command): void {
         force: Boolean(flags.force),
         dryRun: Boolean(flags.dryRun),
         buildToolId: flags.buildToolId,
+        optimizations: parseOptimizations(flags.optimizations ?? []),
+        prefetchPaths: prefetchPathsFrom(
+          flags.prefetchFile ?? [],
+          flags.prefetchFilesJson === undefined ? undefined : readPrefetchJson(flags.prefetchFilesJson),
+          flags.prefetchFilesJson,
+        ),
         onEvent,
       });
       progress.stop();
