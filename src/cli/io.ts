@@ -1,6 +1,7 @@
 // Owns the CLI's terminal conventions: results to stdout, logs and progress to stderr, a spinner
 // only on a TTY (never in CI or with NO_COLOR/TERM=dumb), sizes and rates formatted for people.
 
+import { readFileSync } from 'node:fs';
 import ora, { type Ora } from 'ora';
 import { ZtocError } from '../errors.js';
 
@@ -69,4 +70,18 @@ export function rate(bytes: number, seconds: number): string {
 /** Go-like JSON for --json output: two-space indent, newline at the end. */
 export function printJson(v: unknown): void {
   out(JSON.stringify(v, null, 2));
+}
+
+/** Commander collector for a repeatable option. */
+export function collectList(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** The text of a `--prefetch-files-json` file; an unreadable file is a usage error. */
+export function readPrefetchJson(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ZtocError('INVALID_ARGUMENT', `--prefetch-files-json ${path}: ${(err as Error).message}`);
+  }
 }

@@ -10,6 +10,7 @@ import { registerGetFile } from './commands/get-file.js';
 import { registerInfo } from './commands/info.js';
 import { registerIndex } from './commands/index.js';
 import { registerList } from './commands/list.js';
+import { registerRm } from './commands/rm.js';
 import { log } from './io.js';
 
 export const EXIT_OK = 0;
@@ -29,6 +30,7 @@ export function createProgram(): Command {
   registerGetFile(program);
   registerIndex(program);
   registerList(program);
+  registerRm(program);
   registerBackfill(program);
   for (const c of program.commands) c.exitOverride();
   return program;

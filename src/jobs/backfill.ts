@@ -22,6 +22,7 @@ import { ZtocStore, type ZtocStoreStats } from './backfill-cache.js';
 import { compileMatcher, describe, selectImages, shardOf, type Candidate, type RepoSpec, type Shard } from './backfill-select.js';
 import { imageKey, Journal, loadJournal, settingsKey, type JournalEntry, type JournalStatus } from './backfill-state.js';
 import { DEFAULT_MIN_LAYER_SIZE, indexImage, type IndexEvent, type IndexResult } from './index-image.js';
+import { pruneIndexes } from './remove.js';
 import { limiter } from './limit.js';
 
 export const DEFAULT_V2_TAG_SUFFIX = '-soci';
@@ -61,6 +62,8 @@ export interface BackfillOptions {
   tagSuffix?: string;
   force?: boolean;
   buildToolId?: string;
+  /** v1: after indexing an image, remove its other SOCI indexes whose span size or build settings differ (remove.ts). */
+  prune?: boolean;
   /** Aborting stops starting new images; images in flight finish and are recorded. */
   signal?: AbortSignal;
   /** Live counters, updated as the run goes (for a progress line). */
@@ -99,6 +102,8 @@ export interface ImageRecord {
   seconds: number;
   /** SOCI index digests pushed or found. */
   sociIndexes: string[];
+  /** With prune: the stale SOCI index digests removed. */
+  pruned?: string[];
   at: string;
 }
 
@@ -358,6 +363,16 @@ export async function backfill(o: BackfillOptions): Promise<BackfillReport> {
         ztocCache: cache.forRepository(c.repo),
         onEvent,
       });
+      if (o.prune && indexVersion === 'v1') {
+        const removed = [];
+        for (const p of r.platforms) {
+          if (p.sociIndex === undefined || (p.status !== 'indexed' && p.status !== 'exists')) continue;
+          removed.push(...(await pruneIndexes(store, { platform: p.platform, manifest: p.manifest.digest }, p.sociIndex)));
+        }
+        const failed = removed.filter((x) => x.outcome !== 'removed');
+        if (failed.length > 0) throw new ZtocError('REGISTRY_DENIED', `--prune: ${failed.map((x) => `${x.index}: ${x.note ?? 'not removed'}`).join('; ')}`);
+        if (removed.length > 0) rec.pruned = removed.map((x) => x.index);
+      }
       if (r.v2Index !== undefined && v2Tags.length > 1) {
         const doc = await repo.resolve(r.v2Index.descriptor.digest);
         for (const t of v2Tags.slice(1)) await repo.pushManifest(t, doc.bytes, doc.descriptor.mediaType);
@@ -381,6 +396,7 @@ export async function backfill(o: BackfillOptions): Promise<BackfillReport> {
         rec.outcome = 'no-ztocs';
         rec.reason = summariseSkips(r);
       }
+      if (rec.pruned !== undefined) rec.reason = `${rec.reason ?? ''}; pruned ${rec.pruned.length} stale SOCI index${rec.pruned.length === 1 ? '' : 'es'}`;
     } catch (err) {
       if (err instanceof ZtocError && err.code === 'PLATFORM_NOT_FOUND') {
         rec.status = 'skipped';

@@ -2,24 +2,17 @@
 // layer that got no zTOC (below --min-layer-size or skipped), so that the prefetch planner sees the whole overlay
 // (a small upper layer can hold or hide a file). These layers are small; each is read once, a few at a time.
 
-import { ZtocError } from '../errors.js';
 import type { ImageStore } from '../image/store.js';
 import type { TocEntry } from '../tar/types.js';
 import type { TargetLayers } from './index-layers.js';
 import type { IndexSettings } from './index-types.js';
-import { scanLayerToc } from './inspect.js';
+import { tryScanLayerToc } from './layer-toc.js';
 import { limiter } from './limit.js';
 
 const SCANS_AT_ONCE = 4;
 
 /** Layer digest → its TOC, or undefined when it can't be read (zstd, not a tar): the planner searches no further. */
 export type LayerTocs = ReadonlyMap<string, readonly TocEntry[] | undefined>;
-
-/** A layer whose content isn't a readable tar gets no TOC; a store failure (network, digest mismatch) fails the run. */
-function unreadable(err: unknown): undefined {
-  if (err instanceof ZtocError && /^(LAYER_|TAR_|GZIP_)/.test(err.code)) return undefined;
-  throw err;
-}
 
 export async function layerTocs(store: ImageStore, layers: readonly TargetLayers[], s: IndexSettings): Promise<LayerTocs> {
   const out = new Map<string, readonly TocEntry[] | undefined>();
@@ -34,7 +27,7 @@ export async function layerTocs(store: ImageStore, layers: readonly TargetLayers
         layer.digest,
         limit(async () => {
           s.signal?.throwIfAborted();
-          out.set(layer.digest, await scanLayerToc(store, layer).catch(unreadable));
+          out.set(layer.digest, await tryScanLayerToc(store, layer));
         }),
       );
     }

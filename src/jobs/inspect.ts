@@ -1,10 +1,10 @@
 // Owns the read side of an indexed image: finding its SOCI indexes (v1 referrers and the v2
 // manifest annotation), reading one file through them with range reads the way the snapshotter
-// does (topmost layer wins, whiteouts hide), and verifying every zTOC against its layer.
+// does (topmost layer wins, whiteouts hide), and verifying every zTOC against its layer (and the
+// prefetch artifacts, verify-prefetch.ts).
 
 import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { ZtocError } from '../errors.js';
 import type { FetchedDocument, ImageStore } from '../image/store.js';
 import { formatPlatform, hostPlatform, matchPlatform, selectManifests } from '../oci/platform.js';
@@ -18,6 +18,7 @@ import { decodeZtoc } from '../ztoc/decode.js';
 import { cleanName, extractFile, type RangeReader } from '../ztoc/extract.js';
 import type { Ztoc } from '../ztoc/model.js';
 import { verifyZtoc, type VerifyReport } from '../ztoc/verify.js';
+import { verifyPrefetch, type PrefetchCheck } from './verify-prefetch.js';
 
 const MAX_ZTOC_BYTES = 1 << 30;
 /** Layers without a zTOC are read whole (they are below min-layer-size); refuse absurd ones. */
@@ -100,19 +101,6 @@ async function plainLayerView(store: ImageStore, layer: Descriptor): Promise<Lay
   };
 }
 
-/** The TOC of a layer that has no zTOC, read in one streaming pass (gzip or plain tar). */
-export async function scanLayerToc(store: ImageStore, layer: Descriptor): Promise<TocEntry[]> {
-  const kind = layerCompression(layer.mediaType);
-  if (kind !== 'gzip' && kind !== 'tar') throw new ZtocError('LAYER_UNSUPPORTED', `layer ${layer.digest} is ${layer.mediaType}`, { layer: layer.digest });
-  const scanner = new TarScanner();
-  const sink = async (source: AsyncIterable<Uint8Array>): Promise<void> => {
-    for await (const c of source) scanner.push(c);
-  };
-  if (kind === 'gzip') await pipeline(Readable.from(store.openBlob(layer)), createGunzip(), sink);
-  else await sink(store.openBlob(layer));
-  return scanner.end().entries;
-}
-
 export interface GetFileResult {
   entry: TocEntry;
   layer: Descriptor;
@@ -175,21 +163,26 @@ export interface VerifiedLayer {
   report: VerifyReport;
 }
 
-/** Checks every zTOC of every SOCI index of the image against its layer; throws on the first mismatch. */
+/**
+ * Checks every zTOC of every SOCI index of the image against its layer, and every prefetch artifact (and that it
+ * covers `prefetchPaths`, see verify-prefetch.ts); throws on the first mismatch.
+ */
 export async function verifyImage(
   store: ImageStore,
   reference: string | undefined,
-  opts: { platforms?: Platform[]; onLayer?: (v: VerifiedLayer) => void } = {},
-): Promise<{ indexes: number; layers: VerifiedLayer[] }> {
+  opts: { platforms?: Platform[]; prefetchPaths?: readonly string[]; onLayer?: (v: VerifiedLayer) => void } = {},
+): Promise<{ indexes: number; layers: VerifiedLayer[]; prefetch: PrefetchCheck[] }> {
   const root = await store.resolve(reference ?? 'latest');
   const pms = await platformManifests(store, root, opts.platforms);
   const layers: VerifiedLayer[] = [];
+  const prefetch: PrefetchCheck[] = [];
   let indexes = 0;
   for (const pm of pms) {
     const found = await findSociIndexes(store, pm);
     if (found.length === 0) throw new ZtocError('ZTOC_NOT_FOUND', `no SOCI index refers to ${pm.descriptor.digest}`);
     for (const f of found) {
       indexes++;
+      const ztocs = new Map<string, Ztoc>();
       for (const z of f.info.ztocs) {
         const layer = pm.manifest.layers.find((l) => l.digest === z.layerDigest);
         if (layer === undefined) {
@@ -197,6 +190,7 @@ export async function verifyImage(
         }
         try {
           const ztoc = await fetchZtoc(store, z.ztoc);
+          ztocs.set(z.layerDigest, ztoc);
           const report = await verifyZtoc(ztoc, (s, e) => store.readRange(layer.digest, s, e), store.openBlob(layer));
           const v = { platform: pm.platform ? formatPlatform(pm.platform) : 'default', layer: layer.digest, ztoc: z.ztoc.digest, report };
           layers.push(v);
@@ -205,7 +199,10 @@ export async function verifyImage(
           throw ZtocError.withLayer(err, layer.digest);
         }
       }
+      if (f.info.prefetches.length > 0 || (opts.prefetchPaths ?? []).length > 0) {
+        prefetch.push(await verifyPrefetch(store, pm.manifest, f, async (l) => ztocs.get(l), opts.prefetchPaths ?? []));
+      }
     }
   }
-  return { indexes, layers };
+  return { indexes, layers, prefetch };
 }

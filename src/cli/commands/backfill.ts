@@ -40,6 +40,7 @@ interface BackfillFlags extends RegistryFlags {
   indexVersion: string;
   tagSuffix: string;
   force?: boolean;
+  prune?: boolean;
   buildToolId: string;
 }
 
@@ -162,6 +163,7 @@ export function registerBackfill(program: Command): void {
     .option('--index-version <v1|v2>', 'v1: a referrer of each manifest; v2: a new image index under <tag><suffix>', 'v1')
     .option('--tag-suffix <suffix>', 'v2: the SOCI-enabled index of repo:tag is pushed as repo:<tag><suffix>', DEFAULT_V2_TAG_SUFFIX)
     .option('--force', 'rebuild even when a SOCI index with the same span size exists')
+    .option('--prune', "v1: remove each image's other SOCI indexes whose span size or build settings differ from this run's")
     .option('--build-tool-id <id>', 'build tool identifier', DEFAULT_BUILD_TOOL_ID);
   addRegistryFlags(cmd).action(async (registryArg: string, flags: BackfillFlags) => {
     const registry = checkRegistry(registryArg);
@@ -237,6 +239,7 @@ export function registerBackfill(program: Command): void {
         indexVersion: flags.indexVersion,
         tagSuffix: flags.tagSuffix,
         force: Boolean(flags.force),
+        prune: Boolean(flags.prune),
         buildToolId: flags.buildToolId,
         signal: stop.signal,
         progress,

@@ -2,7 +2,6 @@
 
 import type { Command } from 'commander';
 import { availableParallelism } from 'node:os';
-import { readFileSync } from 'node:fs';
 import { openImage } from '../../image/open.js';
 import { DEFAULT_MIN_LAYER_SIZE, indexImage, type IndexEvent, type IndexResult } from '../../jobs/index-image.js';
 import { DEFAULT_BUILD_TOOL_ID } from '../../ztoc/build.js';
@@ -11,7 +10,7 @@ import { ZtocError } from '../../errors.js';
 import { parseOptimizations } from '../../soci/optimizations.js';
 import { prefetchPathsFrom } from '../../soci/prefetch.js';
 import type { Platform } from '../../oci/types.js';
-import { formatBytes, log, out, parseSize, printJson, Progress, rate } from '../io.js';
+import { collectList, formatBytes, log, out, parseSize, printJson, Progress, rate, readPrefetchJson } from '../io.js';
 import { addRegistryFlags, collectPlatform, registryOptions, type RegistryFlags } from '../registry-flags.js';
 
 interface IndexFlags extends RegistryFlags {
@@ -58,18 +57,6 @@ export function printIndexResult(r: IndexResult): void {
     if (p.ztocs.length > 0) out(`    ${formatBytes(p.bytesRead)} read in ${p.seconds.toFixed(2)}s (${rate(p.bytesRead, p.seconds)})`);
   }
   if (r.v2Index) out(`  SOCI-enabled image index ${r.v2Index.descriptor.digest} -> tag ${r.v2Index.tag}`);
-}
-
-function collectList(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
-
-function readPrefetchJson(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ZtocError('INVALID_ARGUMENT', `--prefetch-files-json ${path}: ${(err as Error).message}`);
-  }
 }
 
 export function registerIndex(program: Command): void {
