@@ -13,7 +13,7 @@ import { indexImage } from '../src/jobs/index-image.js';
 import { parseSociIndex, ANNOTATION_DISABLE_XATTRS, ANNOTATION_IMAGE_LAYER_DIGEST } from '../src/soci/index.js';
 import { parseOptimizations, shouldDisableXattrs } from '../src/soci/optimizations.js';
 import { fileSpans, normalizeSpans, parsePrefetchArtifact, prefetchArtifact, prefetchPathsFrom } from '../src/soci/prefetch.js';
-import { marshalPrefetchArtifact } from '../src/soci/json.js';
+import { marshalPrefetchArtifact } from '../src/oci/gojson.js';
 import type { TocEntry } from '../src/tar/types.js';
 import { decodeZtoc } from '../src/ztoc/decode.js';
 import { collect, extractFile, findEntry, spanTable } from '../src/ztoc/extract.js';

@@ -6,8 +6,6 @@
 // RegistryClient (connections, tokens, per-host backoff, the rate limiter of backfill-rate.ts) and one WorkerPool.
 
 import { availableParallelism } from 'node:os';
-import { renameSync, writeFileSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { ZtocError } from '../errors.js';
 import { RegistryStore } from '../image/registry-store.js';
 import { formatPlatform } from '../oci/platform.js';
@@ -197,14 +195,6 @@ function platformsKey(p: Platform[] | 'all' | undefined): string {
   if (p === undefined) return 'default';
   if (p === 'all') return 'all';
   return p.map(formatPlatform).sort().join(',');
-}
-
-/** Writes a JSON document atomically (temp file + rename). */
-export function writeJsonFile(path: string, doc: unknown): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, `${JSON.stringify(doc, null, 2)}\n`);
-  renameSync(tmp, path);
 }
 
 export async function backfill(o: BackfillOptions): Promise<BackfillReport> {

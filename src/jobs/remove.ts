@@ -8,7 +8,8 @@ import type { ImageStore, ReferrerMechanism, ReferrerRemoval } from '../image/st
 import { formatPlatform } from '../oci/platform.js';
 import { MediaType, type Descriptor, type Platform } from '../oci/types.js';
 import { parseSociIndex, type SociIndexInfo } from '../soci/index.js';
-import { findSociIndexes, platformManifests, type FoundSociIndex, type PlatformManifest } from './inspect.js';
+import { findSociIndexes, type FoundSociIndex } from './inspect.js';
+import { platformManifests, type PlatformManifest } from './platforms.js';
 
 export interface RemoveOptions {
   /** SOCI index digests to remove (`--index`). */

@@ -14,7 +14,7 @@ import { cleanName, spanTable } from '../ztoc/extract.js';
 import { spanForOffset } from '../inflate/zinfo.js';
 import type { Ztoc } from '../ztoc/model.js';
 import { ANNOTATION_IMAGE_LAYER_DIGEST } from './index.js';
-import { decodeUtf8Go, marshalPrefetchArtifact, type PrefetchSpanJson } from './json.js';
+import { decodeUtf8Go, marshalPrefetchArtifact, type PrefetchSpanJson } from '../oci/gojson.js';
 
 /** SOCI's PrefetchArtifactVersion; the snapshotter rejects any other. */
 export const PREFETCH_ARTIFACT_VERSION = '1.0';

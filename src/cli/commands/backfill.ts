@@ -6,10 +6,11 @@ import type { Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { ZtocError } from '../../errors.js';
+import { atomicWriteFile } from '../../fs/atomic-write.js';
 import { DEFAULT_DISK_CACHE_BYTES, DEFAULT_MEMORY_CACHE_BYTES, ZtocStore } from '../../jobs/backfill-cache.js';
 import { ThrottledClient } from '../../jobs/backfill-rate.js';
 import { parseReposFile, parseShard } from '../../jobs/backfill-select.js';
-import { backfill, backfillFailed, BackfillProgress, DEFAULT_V2_TAG_SUFFIX, writeJsonFile, type BackfillReport, type ImageRecord } from '../../jobs/backfill.js';
+import { backfill, backfillFailed, BackfillProgress, DEFAULT_V2_TAG_SUFFIX, type BackfillReport, type ImageRecord } from '../../jobs/backfill.js';
 import { DEFAULT_MIN_LAYER_SIZE } from '../../jobs/index-image.js';
 import type { Platform } from '../../oci/types.js';
 import { DEFAULT_BUILD_TOOL_ID } from '../../ztoc/build.js';
@@ -259,7 +260,7 @@ export function registerBackfill(program: Command): void {
       await pool.close();
       await client.close();
     }
-    if (flags.report !== undefined) writeJsonFile(flags.report, report);
+    if (flags.report !== undefined) await atomicWriteFile(flags.report, `${JSON.stringify(report, null, 2)}\n`, { mkdir: true });
     if (flags.dryRun) {
       if (flags.json) printJson({ ...report, images: undefined, wouldIndex: report.images.filter((i) => i.outcome === 'dry-run').map((i) => ({ ref: i.ref, digest: i.digest, tags: i.tags })) });
       else {
