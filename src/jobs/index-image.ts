@@ -14,6 +14,7 @@ import { buildLayers } from './index-layers.js';
 import { pushIndexes, type Pushed } from './index-push.js';
 import { alreadyPushed, planTargets } from './index-targets.js';
 import { layerTocs } from './index-tocs.js';
+import { checkConcurrency } from './limit.js';
 import { DEFAULT_MIN_LAYER_SIZE, type IndexOptions, type IndexResult, type IndexSettings } from './index-types.js';
 
 export { findExistingIndex } from './index-targets.js';
@@ -32,7 +33,7 @@ export function settingsOf(opts: IndexOptions): IndexSettings {
     tag: opts.tag === '' ? undefined : opts.tag,
     force: Boolean(opts.force),
     dryRun: Boolean(opts.dryRun),
-    concurrency: opts.concurrency ?? availableParallelism(),
+    concurrency: checkConcurrency(opts.concurrency ?? availableParallelism()),
     platforms: opts.platforms,
     pool: opts.pool,
     cache: opts.ztocCache,

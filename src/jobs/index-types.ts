@@ -39,11 +39,14 @@ export type IndexEvent =
   | { type: 'exists'; platform: string; index: string }
   | { type: 'layer-start'; platform: string; layer: string; size: number }
   | { type: 'layer-progress'; layer: string; bytes: number; size: number }
-  | { type: 'layer-done'; layer: string; ztoc: string; seconds: number; size: number }
+  | { type: 'layer-done'; platform: string; layer: string; ztoc: string; seconds: number; size: number }
   | { type: 'layer-skipped'; platform: string; layer: string; reason: string; code: LayerSkipCode }
   | { type: 'layer-reused'; platform: string; layer: string; ztoc: string }
   | { type: 'prefetch-miss'; platform: string; path: string; reason: string }
-  | { type: 'push'; what: string; digest: string; result: string };
+  | { type: 'push'; what: PushedItem; digest: string; result: string };
+
+/** What a push event pushed: a blob (zTOC, prefetch artifact, the empty config) or a manifest (v2 also rewrites the image's). */
+export type PushedItem = 'ztoc' | 'prefetch' | 'config' | 'soci-index' | 'image-manifest' | 'image-index';
 
 export interface ZtocRecord {
   layer: string;

@@ -1,5 +1,13 @@
 // Owns bounded concurrency for jobs: run at most N async tasks at once, in submission order.
 
+import { ZtocError } from '../errors.js';
+
+/** A concurrency option checked where it enters the library (limiter() alone would round NaN to "no limit"). */
+export function checkConcurrency(n: number, what = 'concurrency'): number {
+  if (!Number.isSafeInteger(n) || n < 1) throw new ZtocError('INVALID_ARGUMENT', `${what} must be a positive integer, got ${n}`);
+  return n;
+}
+
 export type Limit = <T>(task: () => Promise<T>) => Promise<T>;
 
 export function limiter(n: number): Limit {

@@ -244,6 +244,7 @@ export function registerBackfill(program: Command): void {
         buildToolId: flags.buildToolId,
         signal: stop.signal,
         progress,
+        skipLabels: { LAYER_BELOW_MIN_SIZE: 'smaller than --min-layer-size' },
         onEvent: (e) => {
           if (e.type === 'selecting') spinner.update(`backfill ${registry}: ${e.what}`);
           else if (e.type === 'notice') log(`ztoc: ${e.message}`);
@@ -252,6 +253,11 @@ export function registerBackfill(program: Command): void {
           } else if (e.type === 'image-done' && !flags.quiet && !tty) log(imageLine(e.record, e.finished, e.total));
         },
       });
+    } catch (err) {
+      if (err instanceof ZtocError && err.code === 'CATALOG_UNAVAILABLE') {
+        throw new ZtocError(err.code, `${err.message} with --repos FILE`, { cause: err, ...(err.status !== undefined ? { status: err.status } : {}) });
+      }
+      throw err;
     } finally {
       if (timer) clearInterval(timer);
       spinner.stop();
@@ -277,8 +283,8 @@ export function registerBackfill(program: Command): void {
         failed.length > 0
           ? `backfill: ${failed.length} of ${report.totals.images} images failed (first: ${failed[0]!.ref}: ${failed[0]!.error ?? '?'})`
           : 'backfill: stopped before every image was started';
-      // A plain error with a code: main() prints it and exits 1 (not a usage error).
-      throw Object.assign(new Error(msg), { code: 'BACKFILL_INCOMPLETE' });
+      // main() prints it and exits 1 (not a usage error).
+      throw new ZtocError('BACKFILL_INCOMPLETE', msg);
     }
   });
 }
