@@ -272,3 +272,29 @@ test('no layer above --min-layer-size: said so, exit 0, nothing pushed; --min-la
   assert.equal(neg.code, 2);
   await r.close();
 });
+
+test('removeReferrers racing pushReferrer in one process, on the real registry: every pushed referrer stays listed', async () => {
+  const r = repo('race');
+  const store = new RegistryStore(r);
+  const img = await r.resolve('v1');
+  const push = async (label: string): Promise<string> => {
+    const m = makeReferrer(img.descriptor, { configMediaType: 'application/vnd.example.note', payload: label });
+    await r.pushBlob(m.config.desc, m.config.bytes);
+    await r.pushBlob(m.layer.desc, m.layer.bytes);
+    await r.pushReferrer(m.manifest.bytes, m.manifest.desc.mediaType, m.info);
+    return m.manifest.desc.digest;
+  };
+  const doomed = await Promise.all([push('doomed-1'), push('doomed-2')]);
+  const [removal, ...added] = await Promise.all([store.removeReferrers(img.descriptor.digest, doomed), push('new-1'), push('new-2'), push('new-3')]);
+  assert.deepEqual(removal.removals.map((x) => [x.digest, x.unlisted]), doomed.map((d) => [d, true]));
+  let listed = (await fallbackEntries(r, img.descriptor.digest)).map((e) => e.digest);
+  for (const d of added) assert.ok(listed.includes(d), `${d} pushed during the removal is listed`);
+  if (doomed.some((d) => listed.includes(d))) {
+    // A writer that read the index before the removal kept what it saw; removing again is a clean no-op or fix.
+    await store.removeReferrers(img.descriptor.digest, doomed);
+    listed = (await fallbackEntries(r, img.descriptor.digest)).map((e) => e.digest);
+  }
+  for (const d of doomed) assert.ok(!listed.includes(d), `${d} is gone`);
+  for (const d of added) assert.ok(listed.includes(d));
+  await store.close();
+});
