@@ -5,7 +5,7 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, symlinkSync, linkSync, writeFileSync } from 'node:fs';
+import { readFileSync, symlinkSync, linkSync } from 'node:fs';
 import { join } from 'node:path';
 import { isZtocError } from '../src/errors.js';
 import { LayoutStore } from '../src/image/layout-store.js';
@@ -18,7 +18,7 @@ import type { TocEntry } from '../src/tar/types.js';
 import { decodeZtoc } from '../src/ztoc/decode.js';
 import { collect, extractFile, findEntry, spanTable } from '../src/ztoc/extract.js';
 import { MediaType } from '../src/oci/types.js';
-import { cleanup, makeLayer, prngBytes, tempDir } from './helpers/fixtures.js';
+import { cleanup, makeLayer, prngBytes, tempDir, writeTree } from './helpers/fixtures.js';
 import { writeLayoutImage } from './helpers/images.js';
 import { LOCAL_GOLDEN } from './helpers/golden.js';
 
@@ -115,14 +115,7 @@ test('fileSpans: every file of a golden layer extracts from its prefetch spans a
   assert.equal(fileSpans(z, { ...findEntry(z, 'app/nanotime.txt')!, size: 0 }), undefined);
 });
 
-function tree(name: string, files: Record<string, string | Buffer>): string {
-  const dir = join(work, name);
-  for (const [p, content] of Object.entries(files)) {
-    mkdirSync(join(dir, p, '..'), { recursive: true });
-    writeFileSync(join(dir, p), content);
-  }
-  return dir;
-}
+const tree = (name: string, files: Record<string, string | Buffer>): string => writeTree(join(work, name), files);
 
 test('indexImage with prefetch files and the xattr optimization over an overlay', async () => {
   const lower = tree('lower', {

@@ -3,16 +3,13 @@
 // With settings a span size can't show (optimizations, prefetch files), "already indexed" means a byte-identical
 // index, which is known only once it is assembled: `alreadyPushed` checks that after the build.
 
-import { ZtocError } from '../errors.js';
 import type { FetchedDocument, ImageStore } from '../image/store.js';
-import { formatPlatform, matchPlatform, selectManifests } from '../oci/platform.js';
-import { MediaType, type Descriptor, type ImageIndex, type ImageManifest, type Platform } from '../oci/types.js';
+import { formatPlatform } from '../oci/platform.js';
+import { MediaType, type Descriptor, type Platform } from '../oci/types.js';
 import { parseSociIndex } from '../soci/index.js';
 import type { AssembledIndex } from './index-assemble.js';
 import type { IndexSettings, Target } from './index-types.js';
-
-const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
-const MAX_PLATFORMS = 1000;
+import { platformManifests } from './platforms.js';
 
 export interface TargetPlan {
   root: FetchedDocument;
@@ -74,63 +71,7 @@ export async function findExistingIndex(store: ImageStore, manifestDigest: strin
   return undefined;
 }
 
-function target(descriptor: Descriptor, manifest: ImageManifest, platform: Platform): Target {
-  return { descriptor, manifest, platform, name: formatPlatform(platform) };
-}
-
-async function platformOfManifest(store: ImageStore, manifest: ImageManifest): Promise<Platform> {
-  const cfg = manifest.config;
-  if (cfg.mediaType !== MediaType.OciConfig && cfg.mediaType !== MediaType.DockerConfig) return { architecture: 'unknown', os: 'unknown' };
-  const bytes = await store.fetchBlob(cfg, MAX_CONFIG_BYTES);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(bytes.toString('utf8'));
-  } catch (err) {
-    throw new ZtocError('MANIFEST_INVALID', `image config ${cfg.digest} is not valid JSON`, { cause: err });
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ZtocError('MANIFEST_INVALID', `image config ${cfg.digest} is not a JSON object`);
-  const c = parsed as Record<string, unknown>;
-  const p: Platform = { architecture: String(c['architecture'] ?? 'unknown'), os: String(c['os'] ?? 'unknown') };
-  if (typeof c['variant'] === 'string' && c['variant'] !== '') p.variant = c['variant'];
-  if (typeof c['os.version'] === 'string' && c['os.version'] !== '') p['os.version'] = c['os.version'];
-  return p;
-}
-
+/** The platform manifests asked for (jobs/platforms.ts), named as events and results name them. */
 async function selectTargets(store: ImageStore, root: FetchedDocument, want: Platform[] | 'all' | undefined): Promise<Target[]> {
-  if (root.doc.kind === 'manifest') {
-    const platform = await platformOfManifest(store, root.doc.manifest);
-    if (Array.isArray(want) && !want.some((w) => matchPlatform(w, platform))) {
-      throw new ZtocError('PLATFORM_NOT_FOUND', `image is ${formatPlatform(platform)} only; asked for ${want.map(formatPlatform).join(', ')}`);
-    }
-    return [target(root.descriptor, root.doc.manifest, platform)];
-  }
-  const chosen = chooseManifests(root.doc.index, want);
-  const out: Target[] = [];
-  for (const d of chosen) {
-    const m = await store.fetchDocument(d);
-    if (m.doc.kind !== 'manifest') throw new ZtocError('MANIFEST_INVALID', `${d.digest} is an index, expected a platform manifest`);
-    const descriptor = { mediaType: m.descriptor.mediaType, digest: d.digest, size: m.bytes.length };
-    out.push(target(descriptor, m.doc.manifest, d.platform ?? (await platformOfManifest(store, m.doc.manifest))));
-  }
-  return out;
-}
-
-/** The index entries asked for, in the order asked, each once. */
-function chooseManifests(index: ImageIndex, want: Platform[] | 'all' | undefined): Descriptor[] {
-  const chosen: Descriptor[] = [];
-  if (Array.isArray(want)) {
-    for (const w of want) {
-      const hits = selectManifests(index, w);
-      if (hits.length === 0) {
-        const have = selectManifests(index, 'all').map((d) => (d.platform ? formatPlatform(d.platform) : '?'));
-        throw new ZtocError('PLATFORM_NOT_FOUND', `no manifest for ${formatPlatform(w)} (the image has ${have.join(', ') || 'none'})`);
-      }
-      for (const h of hits) if (!chosen.some((c) => c.digest === h.digest)) chosen.push(h);
-    }
-  } else {
-    chosen.push(...selectManifests(index, 'all'));
-  }
-  if (chosen.length === 0) throw new ZtocError('PLATFORM_NOT_FOUND', 'the image index lists no runnable platform manifest');
-  if (chosen.length > MAX_PLATFORMS) throw new ZtocError('MANIFEST_INVALID', `the image index lists ${chosen.length} platforms (limit ${MAX_PLATFORMS})`);
-  return chosen;
+  return (await platformManifests(store, root, want)).map((pm) => ({ ...pm, name: formatPlatform(pm.platform) }));
 }

@@ -23,7 +23,14 @@ export async function platformOfManifest(store: ImageStore, manifest: ImageManif
   const cfg = manifest.config;
   if (cfg.mediaType !== MediaType.OciConfig && cfg.mediaType !== MediaType.DockerConfig) return { architecture: 'unknown', os: 'unknown' };
   const bytes = await store.fetchBlob(cfg, MAX_CONFIG_BYTES);
-  const c = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw new ZtocError('MANIFEST_INVALID', `image config ${cfg.digest} is not valid JSON`, { cause: err });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ZtocError('MANIFEST_INVALID', `image config ${cfg.digest} is not a JSON object`);
+  const c = parsed as Record<string, unknown>;
   const p: Platform = { architecture: String(c['architecture'] ?? 'unknown'), os: String(c['os'] ?? 'unknown') };
   if (typeof c['variant'] === 'string' && c['variant'] !== '') p.variant = c['variant'];
   if (typeof c['os.version'] === 'string' && c['os.version'] !== '') p['os.version'] = c['os.version'];
