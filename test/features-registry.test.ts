@@ -140,6 +140,23 @@ test('indexImage with --optimizations xattr and prefetch files: index and artifa
   // Same settings again: the identical index is there, nothing is pushed.
   const again = await indexImage(store, 'g1', { spanSize: SPAN, minLayerSize: 0, buildToolId: SOCI_BUILD_TOOL_ID, optimizations: ['xattr'], prefetchPaths });
   assert.equal(again.platforms[0]!.status, 'exists');
+  // The same through the CLI, paths from a JSON file: found existing, each file's layer and spans, the miss, the optimization.
+  const json = join(work, 'prefetch.json');
+  writeFileSync(json, JSON.stringify(prefetchPaths));
+  const cli = runCli(['index', `${reg.host}/golden:g1`, '--span-size', '1MiB', '--min-layer-size', '0', '--build-tool-id', SOCI_BUILD_TOOL_ID, '--optimizations', 'xattr', '--prefetch-files-json', json]);
+  assert.equal(cli.code, 0, cli.stderr);
+  assert.match(cli.stdout.toString(), new RegExp(`already indexed: ${p.sociIndex!.digest}`));
+  const dry = runCli(['index', `${reg.host}/golden:g1`, '--span-size', '1MiB', '--min-layer-size', '0', '--build-tool-id', SOCI_BUILD_TOOL_ID, '--optimizations', 'xattr', '--prefetch-files-json', json, '--dry-run', '--force']);
+  assert.equal(dry.code, 0, dry.stderr);
+  const text = dry.stdout.toString();
+  assert.equal((text.match(/ disable-xattrs$/gm) ?? []).length, 2);
+  assert.match(text, /prefetch \/dir\/numbers\.txt: layer [0-9a-f]{12} spans 0-[1-9]/);
+  assert.match(text, /prefetch \/missing: not prefetched, no such file in the image/);
+  writeFileSync(json, '{"not":"a list"}');
+  const badJson = runCli(['index', `${reg.host}/golden:g1`, '--prefetch-files-json', json, '--dry-run']);
+  assert.equal(badJson.code, 2);
+  assert.match(badJson.stderr, /expected a JSON array of strings/);
+  assert.equal(runCli(['index', `${reg.host}/golden:g1`, '--optimizations', 'fast', '--dry-run']).code, 2);
   await store.close();
 });
 
