@@ -195,6 +195,12 @@ test('indexImage with prefetch files and the xattr optimization over an overlay'
     const again = await indexImage(store, 'v1', { minLayerSize: 100_000, spanSize: 65536, optimizations: ['xattr'], prefetchPaths: paths });
     assert.equal(again.platforms[0]!.status, 'exists');
     assert.equal(again.platforms[0]!.sociIndex!.digest, p.sociIndex!.digest);
+    // v2: the same artifacts, in the index the SOCI-enabled image names.
+    const v2 = await indexImage(store, 'v1', { minLayerSize: 100_000, spanSize: 65536, optimizations: ['xattr'], prefetchPaths: paths, indexVersion: 'v2', tag: 'v1-soci' });
+    const v2info = parseSociIndex(blob(v2.platforms[0]!.sociIndex!.digest));
+    assert.equal(v2info.version, 'v2');
+    assert.deepEqual(v2info.prefetches.map((d) => d.digest), info.prefetches.map((d) => d.digest));
+    assert.deepEqual(v2info.manifest.layers.slice(0, 2), info.manifest.layers.slice(0, 2));
   } finally {
     await store.close();
   }
