@@ -43,7 +43,9 @@ export function printIndexResult(r: IndexResult): void {
       p.status === 'exists'
         ? `already indexed: ${p.sociIndex?.digest} (use --force to rebuild)`
         : p.status === 'no-ztocs'
-          ? 'no layer needed a zTOC: nothing pushed'
+          ? p.skipped.every((x) => x.code === 'LAYER_BELOW_MIN_SIZE')
+            ? 'no layer needed a zTOC (none is at least --min-layer-size): no SOCI index, nothing pushed'
+            : 'no layer needed a zTOC: nothing pushed'
           : p.status === 'dry-run'
             ? `dry run: would push ${p.sociIndex?.digest}`
             : `pushed ${p.sociIndex?.digest}${where}`;
@@ -127,7 +129,8 @@ export function registerIndex(program: Command): void {
         for (const p of r.platforms) if (p.sociIndex) out(p.sociIndex.digest);
       } else printIndexResult(r);
       if (r.platforms.every((p) => p.status === 'no-ztocs') && !flags.quiet && !flags.json) {
-        log('ztoc: note: no layer reached --min-layer-size; SOCI would not create an index either');
+        const small = r.platforms.every((p) => p.skipped.every((x) => x.code === 'LAYER_BELOW_MIN_SIZE'));
+        log(`ztoc: note: ${small ? 'no layer reached --min-layer-size (--min-layer-size 0 indexes every layer)' : 'no layer could get a zTOC'}; SOCI would not create an index either`);
       }
     } finally {
       progress.stop();
