@@ -58,11 +58,12 @@ test('--index and --all choose among the indexes found; neither is a usage error
   const a = sociInfo({});
   const b = sociInfo({ span: 65536 });
   const pm: PlatformManifest = { descriptor: { mediaType: MediaType.OciManifest, digest: D('9'), size: 100 }, manifest: { schemaVersion: 2, config: { mediaType: MediaType.OciConfig, digest: D('8'), size: 2 }, layers: [] }, platform: { architecture: 'arm64', os: 'linux' } };
-  const found = [{ pm, found: [a, b] }];
+  const [ca, cb] = [a, b].map((f) => ({ descriptor: f.descriptor, version: f.info.version, via: f.via }));
+  const found = [{ pm, found: [ca!, cb!] }];
   assert.throws(() => selectRemovals(found, {}), (e) => isZtocError(e, 'INVALID_ARGUMENT') && e.message.includes(a.descriptor.digest) && e.message.includes('linux/arm64'));
-  assert.deepEqual(selectRemovals(found, { all: true }).choices[0]!.remove, [a, b]);
+  assert.deepEqual(selectRemovals(found, { all: true }).choices[0]!.remove, [ca, cb]);
   const one = selectRemovals(found, { indexes: [b.descriptor.digest, D('7')] });
-  assert.deepEqual(one.choices[0]!.remove, [b]);
+  assert.deepEqual(one.choices[0]!.remove, [cb]);
   assert.deepEqual(one.notFound, [D('7')]);
 });
 
@@ -107,6 +108,20 @@ test('rm on a layout edits index.json: other referrers and tags stay, a second r
   assert.deepEqual((await store.referrers(image.descriptor.digest)).map((d) => d.digest), [sbom.digest]);
   assert.equal(runCli(['rm', `oci:${dir}:v1`, '--all']).code, 0);
   assert.equal((await store.resolve('v1')).descriptor.digest, image.descriptor.digest);
+
+  // A broken SOCI index (a zTOC descriptor without its layer annotation) breaks list, yet rm removes it by digest.
+  const brokenBytes = marshalManifest({
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    config: { mediaType: MediaType.SociIndexV1, digest: sbomConfig, size: 2 },
+    layers: [{ mediaType: MediaType.OctetStream, digest: sbomConfig, size: 2 }],
+    subject: { mediaType: image.descriptor.mediaType, digest: image.descriptor.digest, size: image.bytes.length },
+  });
+  const broken = await layout.addReferrer({ mediaType: MediaType.OciManifest, digest: await layout.writeBlob(brokenBytes), size: brokenBytes.length });
+  assert.notEqual(runCli(['list', `oci:${dir}:v1`]).code, 0);
+  const rmBroken = runCli(['rm', `oci:${dir}:v1`, '--index', broken.digest]);
+  assert.equal(rmBroken.code, 0, rmBroken.stderr);
+  assert.deepEqual((await store.referrers(image.descriptor.digest)).map((d) => d.digest), [sbom.digest]);
   await store.close();
 });
 

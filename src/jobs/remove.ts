@@ -7,8 +7,8 @@ import { ZtocError } from '../errors.js';
 import type { ImageStore, ReferrerMechanism, ReferrerRemoval } from '../image/store.js';
 import { formatPlatform } from '../oci/platform.js';
 import { MediaType, type Descriptor, type Platform } from '../oci/types.js';
-import { parseSociIndex, type SociIndexInfo } from '../soci/index.js';
-import { findSociIndexes, type FoundSociIndex } from './inspect.js';
+import { ANNOTATION_INDEX_DIGEST, parseSociIndex, type SociIndexInfo } from '../soci/index.js';
+import type { FoundSociIndex } from './inspect.js';
 import { platformManifests, type PlatformManifest } from './platforms.js';
 
 export interface RemoveOptions {
@@ -43,25 +43,40 @@ export interface RemoveResult {
   notFound: string[];
 }
 
+/**
+ * A SOCI index of a platform manifest that rm may remove: a v1 referrer (listed with the SOCI v1 artifact type, read
+ * or not: an index that no longer parses can still be removed by digest), or the v2 index its annotation names.
+ */
+export interface RemovalCandidate {
+  descriptor: Descriptor;
+  version: 'v1' | 'v2';
+  via: 'referrer' | 'annotation';
+}
+
 /** One platform's SOCI indexes and which of them go. */
 interface Choice {
   pm: PlatformManifest;
-  found: FoundSociIndex[];
-  remove: FoundSociIndex[];
+  remove: RemovalCandidate[];
 }
 
-function platformName(pm: PlatformManifest): string {
-  return pm.platform ? formatPlatform(pm.platform) : 'default';
+/** The SOCI indexes of one platform manifest, without reading them. */
+export async function removalCandidates(store: ImageStore, pm: PlatformManifest): Promise<RemovalCandidate[]> {
+  const out: RemovalCandidate[] = (await store.referrers(pm.descriptor.digest, MediaType.SociIndexV1)).map((d) => ({ descriptor: d, version: 'v1', via: 'referrer' }));
+  const v2 = pm.manifest.annotations?.[ANNOTATION_INDEX_DIGEST];
+  if (v2 !== undefined) out.push({ descriptor: { mediaType: MediaType.OciManifest, digest: v2, size: -1, artifactType: MediaType.SociIndexV2 }, version: 'v2', via: 'annotation' });
+  return out;
 }
+
+const candidateOf = (f: FoundSociIndex): RemovalCandidate => ({ descriptor: f.descriptor, version: f.info.version, via: f.via });
 
 /** What `--index`/`--all` pick among the indexes found, per platform; and the asked digests found nowhere. */
 export function selectRemovals(
-  found: ReadonlyArray<{ pm: PlatformManifest; found: FoundSociIndex[] }>,
+  found: ReadonlyArray<{ pm: PlatformManifest; found: RemovalCandidate[] }>,
   opts: Pick<RemoveOptions, 'indexes' | 'all'>,
 ): { choices: Choice[]; notFound: string[] } {
   const asked = new Set(opts.indexes ?? []);
   if (!opts.all && asked.size === 0) {
-    const listed = found.flatMap((f) => f.found.map((x) => `${x.descriptor.digest} (${platformName(f.pm)}, ${x.info.version})`));
+    const listed = found.flatMap((f) => f.found.map((x) => `${x.descriptor.digest} (${formatPlatform(f.pm.platform)}, ${x.version})`));
     throw new ZtocError(
       'INVALID_ARGUMENT',
       `name the SOCI index to remove with --index DIGEST, or use --all${listed.length > 0 ? `; the image has ${listed.join(', ')}` : '; no SOCI index refers to the image'}`,
@@ -70,7 +85,7 @@ export function selectRemovals(
   const seen = new Set<string>();
   const choices = found.map(({ pm, found: f }) => {
     for (const x of f) seen.add(x.descriptor.digest);
-    return { pm, found: f, remove: f.filter((x) => opts.all || asked.has(x.descriptor.digest)) };
+    return { pm, remove: f.filter((x) => opts.all || asked.has(x.descriptor.digest)) };
   });
   return { choices, notFound: [...asked].filter((d) => !seen.has(d)) };
 }
@@ -80,20 +95,20 @@ export async function removeSociIndexes(store: ImageStore, reference: string | u
   const root = await store.resolve(reference ?? 'latest');
   const pms = await platformManifests(store, root, opts.platforms);
   const found = [];
-  for (const pm of pms) found.push({ pm, found: await findSociIndexes(store, pm) });
+  for (const pm of pms) found.push({ pm, found: await removalCandidates(store, pm) });
   const { choices, notFound } = selectRemovals(found, opts);
   const out: RemovedIndex[] = [];
-  for (const c of choices) out.push(...(await removeChosen(store, { platform: platformName(c.pm), manifest: c.pm.descriptor.digest }, c.remove, opts.dryRun === true)));
+  for (const c of choices) out.push(...(await removeChosen(store, { platform: formatPlatform(c.pm.platform), manifest: c.pm.descriptor.digest }, c.remove, opts.dryRun === true)));
   return { image: `${store.display}${reference && !reference.includes(':') ? `:${reference}` : ''}`, indexes: out, notFound };
 }
 
 /** Removes the chosen indexes of one platform manifest (v1 referrers; v2 ones are reported and kept). */
-async function removeChosen(store: ImageStore, pm: { platform: string; manifest: string }, chosen: FoundSociIndex[], dryRun: boolean): Promise<RemovedIndex[]> {
-  const base = (f: FoundSociIndex): RemovedIndex => ({
+async function removeChosen(store: ImageStore, pm: { platform: string; manifest: string }, chosen: RemovalCandidate[], dryRun: boolean): Promise<RemovedIndex[]> {
+  const base = (f: RemovalCandidate): RemovedIndex => ({
     platform: pm.platform,
     manifest: pm.manifest,
     index: f.descriptor.digest,
-    version: f.info.version,
+    version: f.version,
     outcome: 'would-remove',
   });
   const out: RemovedIndex[] = [];
@@ -164,5 +179,5 @@ export async function pruneIndexes(store: ImageStore, pm: { platform: string; ma
       // Not a readable SOCI index: not ours to judge.
     }
   }
-  return removeChosen(store, pm, staleIndexes(cur, others), false);
+  return removeChosen(store, pm, staleIndexes(cur, others).map(candidateOf), false);
 }
