@@ -7,8 +7,6 @@
 // One image is backfill-image.ts; records and totals are backfill-report.ts.
 
 import { availableParallelism } from 'node:os';
-import { renameSync, writeFileSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { ZtocError } from '../errors.js';
 import { formatPlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/types.js';
@@ -127,14 +125,6 @@ function platformsKey(p: Platform[] | 'all' | undefined): string {
   if (p === undefined) return 'default';
   if (p === 'all') return 'all';
   return p.map(formatPlatform).sort().join(',');
-}
-
-/** Writes a JSON document atomically (temp file + rename). */
-export function writeJsonFile(path: string, doc: unknown): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, `${JSON.stringify(doc, null, 2)}\n`);
-  renameSync(tmp, path);
 }
 
 /** BackfillOptions with defaults applied and checked, and the settings that decide what "indexed" means. */

@@ -2,10 +2,11 @@
 // options, events, results, the zTOC cache contract, the per-layer outcome, and the resolved settings of one run.
 
 import type { ReferrerMechanism } from '../image/store.js';
-import type { Descriptor, ImageManifest, Platform } from '../oci/types.js';
+import type { Descriptor, Platform } from '../oci/types.js';
 import type { SociIndexVersion } from '../soci/index.js';
 import type { Optimization } from '../soci/optimizations.js';
 import type { PrefetchFile, PrefetchMiss } from '../soci/prefetch.js';
+import type { PlatformManifest } from './platforms.js';
 import type { WorkerPool } from '../ztoc/pool.js';
 
 export const DEFAULT_MIN_LAYER_SIZE = 10 * 1024 * 1024;
@@ -145,10 +146,7 @@ export interface IndexResult {
 }
 
 /** One platform manifest of the image, chosen to be indexed. */
-export interface Target {
-  descriptor: Descriptor;
-  manifest: ImageManifest;
-  platform: Platform;
+export interface Target extends PlatformManifest {
   /** formatPlatform(platform), as events and results name it. */
   name: string;
 }
