@@ -9,7 +9,7 @@ import type { PrefetchFile, PrefetchMiss } from '../soci/prefetch.js';
 import type { PlatformManifest } from './platforms.js';
 import type { WorkerPool } from '../ztoc/pool.js';
 
-export const DEFAULT_MIN_LAYER_SIZE = 10 * 1024 * 1024;
+export { DEFAULT_MIN_LAYER_SIZE } from './defaults.js';
 
 export interface IndexOptions {
   /** Platforms to index; 'all' = every runnable platform. Default: all except attestations. */

@@ -2,11 +2,10 @@
 // every other referrer, and say what happened to each (removed, refused by the registry, a v2 index left alone).
 
 import type { Command } from 'commander';
-import { openImage } from '../../image/open.js';
-import { removeSociIndexes, type RemovedIndex } from '../../jobs/remove.js';
+import type { RemovedIndex } from '../../jobs/remove.js';
 import type { Platform } from '../../oci/types.js';
-import { log, out, printJson } from '../io.js';
-import { addRegistryFlags, collectPlatform, registryOptions, type RegistryFlags } from '../registry-flags.js';
+import { addRegistryFlags, collect, collectPlatform, openImageWith, type RegistryFlags } from '../flags.js';
+import type { Terminal } from '../io.js';
 
 interface RmFlags extends RegistryFlags {
   index?: string[];
@@ -32,18 +31,19 @@ function line(r: RemovedIndex): string {
   }
 }
 
-export function registerRm(program: Command): void {
+export function registerRm(program: Command, term: Terminal): void {
   const cmd = program
     .command('rm')
     .description('remove SOCI indexes that refer to an image; every other referrer stays')
     .argument('<image>', 'registry reference or oci:DIR[:TAG|@DIGEST]')
-    .option('--index <digest>', 'SOCI index to remove (repeatable)', (v: string, p: string[] | undefined) => [...(p ?? []), v])
+    .option('--index <digest>', 'SOCI index to remove (repeatable)', collect)
     .option('--all', 'remove every SOCI index (v1) of the image')
     .option('--platform <os/arch[/variant]>', 'only this platform (repeatable; default: all)', collectPlatform)
     .option('--dry-run', 'show what would be removed')
     .option('--json', 'print JSON');
-  addRegistryFlags(cmd).action(async (image: string, flags: RmFlags) => {
-    const opened = await openImage(image, await registryOptions(flags));
+  addRegistryFlags(cmd, term).action(async (image: string, flags: RmFlags) => {
+    const opened = await openImageWith(image, flags, term);
+    const { removeSociIndexes } = await import('../../jobs/remove.js');
     try {
       const r = await removeSociIndexes(opened.store, opened.reference, {
         ...(flags.index ? { indexes: flags.index } : {}),
@@ -51,15 +51,15 @@ export function registerRm(program: Command): void {
         ...(flags.platform ? { platforms: flags.platform } : {}),
         dryRun: Boolean(flags.dryRun),
       });
-      if (flags.json) printJson(r);
+      if (flags.json) term.json(r);
       else {
-        for (const x of r.indexes) out(line(x));
-        for (const d of r.notFound) out(`not found ${d}: no SOCI index with that digest refers to ${opened.display} (already removed?)`);
-        if (r.indexes.length === 0 && r.notFound.length === 0) log(`no SOCI index refers to ${opened.display}: nothing to remove`);
+        for (const x of r.indexes) term.out(line(x));
+        for (const d of r.notFound) term.out(`not found ${d}: no SOCI index with that digest refers to ${opened.display} (already removed?)`);
+        if (r.indexes.length === 0 && r.notFound.length === 0) term.log(`no SOCI index refers to ${opened.display}: nothing to remove`);
       }
       const refused = r.indexes.filter((x) => x.outcome === 'not-removed');
       if (refused.length > 0) {
-        // A plain error with a code: main() prints it and exits 1 (not a usage error).
+        // A plain error with a code: the CLI prints it and exits 1 (not a usage error).
         throw Object.assign(new Error(`rm: ${refused.length} SOCI index${refused.length === 1 ? ' was' : 'es were'} not removed (see above)`), { code: 'RM_INCOMPLETE' });
       }
     } finally {
