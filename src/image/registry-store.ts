@@ -1,10 +1,9 @@
 // Owns the ImageStore over one registry repository, on top of src/registry's Repository.
 
-import { ZtocError } from '../errors.js';
-import { Repository, referrersTag } from '../registry/index.js';
-import { serializeReferrersIndex } from '../registry/referrers.js';
+import { ZtocError, isZtocError } from '../errors.js';
+import { Repository, type RemoveReferrersResult } from '../registry/index.js';
 import { sha256Digest } from '../oci/digest.js';
-import { MediaType, type Descriptor, type ImageIndex, type ImageManifest } from '../oci/types.js';
+import type { Descriptor, ImageIndex, ImageManifest } from '../oci/types.js';
 import type { FetchedDocument, ImageStore, ParsedDocument, ReferrerMechanism, ReferrerRemoval } from './store.js';
 
 function toDoc(m: { manifest?: ImageManifest | ImageIndex }, what: string): ParsedDocument {
@@ -76,59 +75,44 @@ export class RegistryStore implements ImageStore {
   }
 
   /**
-   * Until the registry client has a removal of its own (referrers branch: Repository.removeReferrers and
-   * deleteManifest), this rewrites the `sha256-<hex>` fallback index without `digests` through the public manifest
-   * calls: read, drop ours, write, and read again until two reads show ours gone and every other entry seen still
-   * there (a concurrent writer that read before our write puts back what it saw: the loop takes that into account).
-   * With the referrers API a referrer goes only when its manifest is deleted, which this interim code cannot do.
+   * Through the registry client's removal (Repository.removeReferrers): on the tag fallback the `sha256-<hex>` index
+   * is rewritten without `digests` (every other referrer kept, guarded against concurrent writers), and then each
+   * removed manifest is deleted where the registry allows it; with the referrers API the manifests are deleted,
+   * which is the only way out of the listing: a registry that refuses deletes keeps them listed, and says so.
    */
   async removeReferrers(subjectDigest: string, digests: readonly string[]): Promise<{ mechanism: ReferrerMechanism; removals: ReferrerRemoval[] }> {
-    const listed = new Set((await this.repo.referrers(subjectDigest)).map((d) => d.digest));
-    const mechanism: ReferrerMechanism = this.repo.referrersCapability === 'api' ? 'api' : 'tag';
-    const present = digests.filter((d) => listed.has(d));
     const absent = (digest: string): ReferrerRemoval => ({ digest, unlisted: false, manifest: 'absent' });
-    if (mechanism === 'api') {
+    let r: RemoveReferrersResult;
+    try {
+      r = await this.repo.removeReferrers(subjectDigest, [...digests]);
+    } catch (err) {
+      if (!isZtocError(err, 'REGISTRY_UNSUPPORTED')) throw err;
+      // Referrers API and no deletes (Docker Hub, distribution with storage.delete disabled): what is still listed
+      // stays; what is gone was deleted before the registry refused (or was never there).
+      const listed = new Set((await this.repo.referrers(subjectDigest)).map((d) => d.digest));
+      const note = `the registry does not allow deleting manifests, and with the referrers API deleting the manifest is the only way to remove a referrer (${err.message})`;
       return {
-        mechanism,
-        removals: digests.map((digest) =>
-          listed.has(digest) ? { digest, unlisted: false, manifest: 'kept', note: 'with the referrers API the SOCI index manifest must be deleted, which this build of ztoc cannot do yet' } : absent(digest),
-        ),
+        mechanism: 'api',
+        removals: digests.map((digest) => (listed.has(digest) ? { digest, unlisted: false, manifest: 'kept', note } : { digest, unlisted: true, manifest: 'deleted' })),
       };
     }
-    const tag = referrersTag(subjectDigest);
-    const drop = new Set(present);
-    const seen = new Map<string, Descriptor>();
-    let confirmed = 0;
-    for (let round = 0; round < 12 && confirmed < 2; round++) {
-      const current = await this.readFallback(tag);
-      for (const d of current) if (!drop.has(d.digest) && !seen.has(d.digest)) seen.set(d.digest, d);
-      const ours = current.some((d) => drop.has(d.digest));
-      const lost = [...seen.values()].filter((d) => !current.some((c) => c.digest === d.digest));
-      if (!ours && lost.length === 0) {
-        confirmed++;
-        await new Promise((r) => setTimeout(r, 150));
-        continue;
-      }
-      confirmed = 0;
-      const keep = [...current.filter((d) => !drop.has(d.digest)), ...lost];
-      await this.repo.pushManifest(tag, serializeReferrersIndex({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: keep }), MediaType.OciIndex);
+    const removed = new Set(r.removed);
+    const removals: ReferrerRemoval[] = [];
+    for (const digest of digests) {
+      if (!removed.has(digest)) removals.push(absent(digest));
+      else if (r.mechanism === 'api') removals.push({ digest, unlisted: true, manifest: 'deleted' });
+      else removals.push({ digest, unlisted: true, ...(await this.deleteUnlisted(digest)) });
     }
-    if (confirmed < 2) throw new ZtocError('REGISTRY_ERROR', `referrers fallback ${this.display}:${tag}: other writers keep changing it; ${present.join(', ')} may still be listed`);
-    return {
-      mechanism,
-      removals: digests.map((digest) =>
-        drop.has(digest) ? { digest, unlisted: true, manifest: 'kept', note: 'the manifest stays in the repository (untagged) for the registry to garbage-collect' } : absent(digest),
-      ),
-    };
+    return { mechanism: r.mechanism, removals };
   }
 
-  private async readFallback(tag: string): Promise<Descriptor[]> {
+  /** Tag fallback: the manifest, no longer listed, is deleted where the registry allows it. */
+  private async deleteUnlisted(digest: string): Promise<Pick<ReferrerRemoval, 'manifest' | 'note'>> {
     try {
-      const m = await this.repo.resolve(tag);
-      return m.manifest !== undefined && 'manifests' in m.manifest ? m.manifest.manifests : [];
+      return { manifest: (await this.repo.deleteManifest(digest)) === 'deleted' ? 'deleted' : 'absent' };
     } catch (err) {
-      if (err instanceof ZtocError && err.code === 'REGISTRY_NOT_FOUND') return [];
-      throw err;
+      if (!isZtocError(err, 'REGISTRY_UNSUPPORTED')) throw err;
+      return { manifest: 'kept', note: 'the registry does not allow deleting manifests: it stays in the repository, untagged, for the registry to garbage-collect' };
     }
   }
 

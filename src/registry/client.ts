@@ -1,6 +1,6 @@
 // Owns the stack every registry call goes through, oras-go style: auth (challenges, tokens) → retry (backoff,
 // Retry-After) → transport (undici, redirects). One RegistryClient is meant to be shared by all repositories of a
-// run so that connections, tokens, per-host backoff and the per-repository referrers capability are shared too.
+// run so that connections, tokens, per-host backoff and the per-registry referrers capability are shared too.
 // Also owns the scheme decision: HTTPS unless `plainHttp`, or the host is localhost/127.0.0.1/::1 (any port).
 
 import { registryApiHost } from '../oci/reference.js';
@@ -142,12 +142,17 @@ export class RegistryClient {
     );
   }
 
-  getReferrersCapability(registry: string, repository: string): ReferrersCapability | undefined {
-    return this.capabilities.get(`${registryApiHost(registry)}/${repository}`);
+  /**
+   * How this registry records referrers, once known: decided per registry host for the run (the way oras-go decides
+   * per repository, widened to the host because a registry either implements the referrers API or does not; one
+   * backfill then asks once, not once per repository).
+   */
+  getReferrersCapability(registry: string): ReferrersCapability | undefined {
+    return this.capabilities.get(registryApiHost(registry));
   }
 
-  setReferrersCapability(registry: string, repository: string, cap: ReferrersCapability): void {
-    this.capabilities.set(`${registryApiHost(registry)}/${repository}`, cap);
+  setReferrersCapability(registry: string, cap: ReferrersCapability): void {
+    this.capabilities.set(registryApiHost(registry), cap);
   }
 
   async close(): Promise<void> {

@@ -10,6 +10,7 @@ export type {
   ListOptions,
   PushManifestResult,
   PushReferrerResult,
+  RemoveReferrersResult,
   RepositoryOptions,
 } from './repository.js';
 export { RegistryClient, defaultsToPlainHttp } from './client.js';
@@ -32,6 +33,8 @@ export { HttpTransport, RegistryNetworkError, redactUrl } from './transport.js';
 export type { HttpMethod, HttpRequest, HttpResponse, TransportOptions } from './transport.js';
 export { RegistryResponseError } from './errors.js';
 export type { RegistryErrorEntry } from './errors.js';
-export { referrersTag } from './referrers.js';
-export type { ReferrerManifestInfo } from './referrers.js';
+export { applyReferrerChanges, referrersTag } from './referrers.js';
+export type { ReferrerChange, ReferrerManifestInfo } from './referrers.js';
+export { fallbackStep, newFallbackState, updateFallbackIndex } from './referrers-fallback.js';
+export type { FallbackIo, FallbackState, FallbackStep } from './referrers-fallback.js';
 export { nextLink } from './link.js';

@@ -4,7 +4,7 @@
 // API or the `sha256-<hex>` tag fallback. Every call goes through a (shareable) RegistryClient.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ZtocError } from '../errors.js';
+import { ZtocError, isZtocError } from '../errors.js';
 import { Sha256Counter, isSha256Digest, isValidDigest, sha256Digest } from '../oci/digest.js';
 import { parseRegistryReference, type RegistryReference } from '../oci/reference.js';
 import { MANIFEST_ACCEPT, MediaType, referrerDescriptor, type Descriptor, type ImageIndex, type ImageManifest } from '../oci/types.js';
@@ -14,12 +14,13 @@ import { displayUrl, responseError, ERROR_BODY_LIMIT, type RegistryResponseError
 import { nextLink } from './link.js';
 import {
   filterByArtifactType,
-  mergeReferrer,
   referrersTag,
   serializeReferrersIndex,
   withKeyLock,
+  type ReferrerChange,
   type ReferrerManifestInfo,
 } from './referrers.js';
+import { updateFallbackIndex, type FallbackIo } from './referrers-fallback.js';
 import { backoffDelay } from './retry.js';
 import { MAX_MANIFEST_BYTES, bareMediaType, parseFetchedManifest, parseReferrersIndex } from './schemas.js';
 import { isRetryableNetworkError, networkError, type HttpMethod, type HttpResponse } from './transport.js';
@@ -68,19 +69,17 @@ export interface ListOptions extends CallOptions {
   maxPages?: number;
 }
 
+export interface RemoveReferrersResult {
+  mechanism: ReferrersCapability;
+  /** The digests that were listed as referrers and have been removed. */
+  removed: string[];
+}
+
 export type BlobPushResult = 'exists' | 'pushed';
 export type BlobMountResult = 'mounted' | 'pushed';
 
 const REFERRERS_PAGE_LIMIT = 4 * 1024 * 1024;
 const LIST_PAGE_LIMIT = 4 * 1024 * 1024;
-/** Writes of the referrers fallback index per pushReferrer before giving up. */
-const MAX_FALLBACK_MERGES = 6;
-/** Reads in a row that must show every entry before a fallback update counts as done. */
-const FALLBACK_CONFIRMATIONS = 2;
-const MAX_FALLBACK_ROUNDS = 3 * MAX_FALLBACK_MERGES + FALLBACK_CONFIRMATIONS;
-/** Shortest and longest pause between confirming reads. */
-const FALLBACK_SETTLE_FLOOR_MS = 100;
-const FALLBACK_SETTLE_CAP_MS = 10_000;
 const MAX_TOTAL_RESUMES = 100;
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -113,7 +112,7 @@ export class Repository {
       this.client = new RegistryClient(opts);
       this.ownsClient = true;
     }
-    if (opts.referrersCapability !== undefined) this.client.setReferrersCapability(registry, name, opts.referrersCapability);
+    if (opts.referrersCapability !== undefined) this.client.setReferrersCapability(registry, opts.referrersCapability);
   }
 
   /** A repository for a parsed or textual registry reference (`127.0.0.1:5000/a/b:tag`). */
@@ -128,11 +127,11 @@ export class Repository {
   }
 
   get referrersCapability(): ReferrersCapability | undefined {
-    return this.client.getReferrersCapability(this.registry, this.name);
+    return this.client.getReferrersCapability(this.registry);
   }
 
   set referrersCapability(cap: ReferrersCapability) {
-    this.client.setReferrersCapability(this.registry, this.name, cap);
+    this.client.setReferrersCapability(this.registry, cap);
   }
 
   // --- plumbing ------------------------------------------------------------------------------------------------
@@ -149,6 +148,10 @@ export class Repository {
 
   private pushScopes(): string[] {
     return [repositoryScope(this.name, 'pull', 'push')];
+  }
+
+  private deleteScopes(): string[] {
+    return [repositoryScope(this.name, 'pull', 'push', 'delete')];
   }
 
   private req(method: HttpMethod, url: URL, scopes: string[], extra: Partial<RegistryRequest> = {}): RegistryRequest {
@@ -179,6 +182,17 @@ export class Repository {
    * fetching by digest it must equal the requested one (and so must Docker-Content-Digest, when sent).
    */
   async resolve(reference: string, opts: CallOptions = {}): Promise<FetchedManifest> {
+    const { bytes, digest, contentType, where } = await this.fetchManifestBytes(reference, opts);
+    const parsed = parseFetchedManifest(bytes, contentType, `manifest ${where}`);
+    const descriptor: Descriptor = { mediaType: parsed.mediaType, digest, size: bytes.length };
+    const out: FetchedManifest = { descriptor, bytes };
+    if (parsed.kind === 'manifest') out.manifest = parsed.manifest;
+    else if (parsed.kind === 'index') out.manifest = parsed.index;
+    return out;
+  }
+
+  /** The raw bytes of a manifest, their digest (checked when fetched by digest) and the response Content-Type. */
+  private async fetchManifestBytes(reference: string, opts: CallOptions): Promise<{ bytes: Buffer; digest: string; contentType: string | undefined; where: string }> {
     this.checkRef(reference);
     const byDigest = reference.includes(':');
     const where = this.where(reference);
@@ -209,14 +223,8 @@ export class Repository {
     // By tag, Docker-Content-Digest is deliberately ignored: ggcr notes "so many registries implement this
     // incorrectly" (kaniko#298); the digest of the bytes is the truth.
     digest = byDigest ? reference : digest;
-    const parsed = parseFetchedManifest(bytes, res.header('content-type'), `manifest ${where}`);
-    const descriptor: Descriptor = { mediaType: parsed.mediaType, digest, size: bytes.length };
-    const out: FetchedManifest = { descriptor, bytes };
-    if (parsed.kind === 'manifest') out.manifest = parsed.manifest;
-    else if (parsed.kind === 'index') out.manifest = parsed.index;
-    return out;
+    return { bytes, digest, contentType: res.header('content-type'), where };
   }
-
   /** Like resolve, but the document must be an image manifest or index. */
   async fetchManifest(reference: string, opts: CallOptions = {}): Promise<FetchedManifest & { manifest: ImageManifest | ImageIndex }> {
     const m = await this.resolve(reference, opts);
@@ -648,7 +656,7 @@ export class Repository {
         if (page === 0) return undefined;
         throw new ZtocError('REGISTRY_PROTOCOL', `${what}: page ${page + 1} is not an image index`);
       }
-      const idx = parseReferrersIndex(await res.bytes(REFERRERS_PAGE_LIMIT), what);
+      const idx = parseReferrersIndex(await res.bytes(REFERRERS_PAGE_LIMIT), what, res.header('content-type'));
       out.push(...idx.manifests);
       const applied = (res.header('oci-filters-applied') ?? '').split(',').map((s) => s.trim());
       if (!applied.includes('artifactType')) filtered = false;
@@ -665,17 +673,15 @@ export class Repository {
   /** The fallback index and the digest of its bytes, or undefined when the tag does not exist. */
   private async readFallback(subject: string, opts: CallOptions): Promise<{ index: ImageIndex; digest: string } | undefined> {
     const tag = referrersTag(subject);
-    let m: FetchedManifest;
+    let m: Awaited<ReturnType<Repository['fetchManifestBytes']>>;
     try {
-      m = await this.resolve(tag, opts);
+      m = await this.fetchManifestBytes(tag, opts);
     } catch (err) {
       if (err instanceof ZtocError && err.code === 'REGISTRY_NOT_FOUND') return undefined;
       throw err;
     }
-    if (m.manifest === undefined || !('manifests' in m.manifest)) {
-      throw new ZtocError('MANIFEST_INVALID', `referrers fallback tag ${this.where(tag)} holds ${m.descriptor.mediaType}, not an image index`);
-    }
-    return { index: m.manifest, digest: m.descriptor.digest };
+    // Read like a referrers answer: `manifests` null or absent (other tools write that) means none.
+    return { index: parseReferrersIndex(m.bytes, `referrers fallback tag ${this.where(tag)}`, m.contentType), digest: m.digest };
   }
 
   /**
@@ -690,72 +696,91 @@ export class Repository {
     if (!isValidDigest(subject)) throw new ZtocError('INVALID_ARGUMENT', `invalid subject digest ${JSON.stringify(subject)}`);
     const digest = sha256Digest(manifestBytes);
     const descriptor: Descriptor = { mediaType, digest, size: manifestBytes.length };
+    // As oras-go's pushWithIndexing: a registry known to have the API (its referrers answer was an image index)
+    // needs nothing more than the PUT. A registry not probed yet is decided by the PUT's answer: `OCI-Subject`
+    // means it recorded the referrer itself, so no fallback tag is written. Without that header oras-go writes
+    // the fallback tag too (and marks the registry tag-only for the run), even if the registry might list the
+    // referrer by itself; we follow it: a referrer listed twice is harmless, one nobody can find is not. A registry
+    // already known to lack the API keeps the fallback even when a PUT carries `OCI-Subject` (oras-go cannot
+    // change a decided capability): ECR sent the header before its referrers API worked (sigstore-js#1183).
+    const known = this.referrersCapability;
     const pushed = await this.pushManifest(digest, manifestBytes, mediaType, opts);
-    if (pushed.subjectSupported) {
-      this.referrersCapability = 'api';
-      return { descriptor, mechanism: 'api' };
+    if (known !== 'tag') {
+      if (pushed.subjectSupported && this.referrersCapability === undefined) this.referrersCapability = 'api';
+      if (pushed.subjectSupported || this.referrersCapability === 'api') return { descriptor, mechanism: 'api' };
     }
-    if (this.referrersCapability === 'api') return { descriptor, mechanism: 'api' };
     this.referrersCapability = 'tag';
-    const entry = referrerDescriptor(descriptor, manifest);
+    await this.updateFallback(subject, { add: [referrerDescriptor(descriptor, manifest)] }, opts);
+    return { descriptor, mechanism: 'tag' };
+  }
+
+  /** Apply `change` to the fallback index of `subject`, serialised per subject within this process. */
+  private async updateFallback(subject: string, change: ReferrerChange, opts: CallOptions): Promise<void> {
     const tag = referrersTag(subject);
     const policy = this.client.retrier.policy;
-    const wait = (ms: number): Promise<void> => sleep(ms, undefined, opts.signal === undefined ? undefined : { signal: opts.signal });
-    await withKeyLock(`${this.client.baseUrl(this.registry).host}/${this.name}@${subject}`, async () => {
-      // There is no conditional PUT for a tag, so another writer (another ztoc, another tool) can replace the
-      // index between our read and our write, or right after it. So: every entry seen during this update is kept
-      // (an entry that disappears was dropped by a concurrent overwrite, not removed on purpose), the index is
-      // re-read after each write, and it counts as done only when ours and every entry seen are there in
-      // FALLBACK_CONFIRMATIONS reads in a row, a pause apart. The pause is at least twice our own read-to-write
-      // time (jittered): another writer's read-to-write time against the same registry is about the same, so one
-      // that read before our PUT has written by then, and is merged with.
-      const seen = new Map<string, Descriptor>();
-      let confirmed = 0;
-      let writes = 0;
-      let window = 0;
-      const settle = (): Promise<void> =>
-        wait(Math.min(FALLBACK_SETTLE_CAP_MS, Math.max(FALLBACK_SETTLE_FLOOR_MS, backoffDelay(1, policy), Math.round(window * (2 + Math.random())))));
-      for (let round = 0; round < MAX_FALLBACK_ROUNDS; round++) {
-        const readStart = performance.now();
-        const read = await this.readFallback(subject, opts);
-        const current = read?.index.manifests ?? [];
-        const readTime = performance.now() - readStart;
-        const present = new Set(current.map((d) => d.digest));
-        for (const d of current) if (d.digest !== digest && !seen.has(d.digest)) seen.set(d.digest, d);
-        const lost = [...seen.values()].filter((d) => !present.has(d.digest));
-        if (present.has(digest) && lost.length === 0) {
-          if (++confirmed >= FALLBACK_CONFIRMATIONS) return;
-          await settle();
-          continue;
+    const io: FallbackIo = {
+      read: async () => {
+        const r = await this.readFallback(subject, opts);
+        return r === undefined ? undefined : { manifests: r.index.manifests, digest: r.digest };
+      },
+      head: async () => (await this.headManifest(tag, opts))?.digest,
+      write: async (index) => {
+        await this.pushManifest(tag, serializeReferrersIndex(index), MediaType.OciIndex, opts);
+      },
+      remove: async (digest) => {
+        try {
+          return (await this.deleteManifest(digest, opts)) !== undefined;
+        } catch (err) {
+          if (isZtocError(err, 'REGISTRY_UNSUPPORTED')) return false;
+          throw err;
         }
-        confirmed = 0;
-        if (writes >= MAX_FALLBACK_MERGES) break;
-        if (writes > 0) {
-          this.client.transport.debug(
-            `referrers fallback ${this.where(tag)}: ${present.has(digest) ? '' : `our entry ${digest} `}${lost.length > 0 ? `${lost.length} entries seen before ` : ''}went missing after a write (concurrent writer?); merging again`,
-          );
-          await wait(backoffDelay(writes, policy));
-        }
-        const next = mergeReferrer([...current, ...lost], entry);
-        const writeStart = performance.now();
-        // Narrow the race: if the tag moved since our read (a HEAD is cheap), read and merge again instead of
-        // overwriting what another writer just put there.
-        const head = await this.headManifest(tag, opts).catch(() => undefined);
-        if (head !== undefined && head.digest !== read?.digest) {
-          this.client.transport.debug(`referrers fallback ${this.where(tag)}: changed since we read it (concurrent writer); reading again`);
-          confirmed = 0;
-          await wait(Math.round(backoffDelay(1, policy) * Math.random()));
-          continue;
-        }
-        await this.pushManifest(tag, serializeReferrersIndex(next), MediaType.OciIndex, opts);
-        window = Math.max(window, readTime + (performance.now() - writeStart));
-        writes++;
-      }
-      throw new ZtocError(
-        'REGISTRY_ERROR',
-        `referrers fallback ${this.where(tag)}: could not keep ${digest} in the index after ${writes} writes (other writers keep replacing it)`,
-      );
-    });
-    return { descriptor, mechanism: 'tag' };
+      },
+      sleep: (ms) => sleep(ms, undefined, opts.signal === undefined ? undefined : { signal: opts.signal }),
+      backoff: (attempt) => backoffDelay(attempt, policy),
+      debug: (line) => this.client.transport.debug(line),
+    };
+    await withKeyLock(`${this.client.baseUrl(this.registry).host}/${this.name}@${subject}`, () => updateFallbackIndex(io, change, this.where(tag)));
+  }
+
+  /**
+   * DELETE a manifest by digest. 'deleted', or undefined when the registry does not have it. A registry that refuses
+   * deletes (405, or the error code UNSUPPORTED: Docker Hub and registries with deletes disabled) gives
+   * REGISTRY_UNSUPPORTED with the registry's answer.
+   */
+  async deleteManifest(digest: string, opts: CallOptions = {}): Promise<'deleted' | undefined> {
+    if (!isValidDigest(digest)) throw new ZtocError('INVALID_ARGUMENT', `invalid digest ${JSON.stringify(digest)}`);
+    const res = await this.client.request(this.req('DELETE', this.url(`manifests/${digest}`), this.deleteScopes(), { signal: opts.signal }));
+    if (res.status === 202 || res.status === 200 || res.status === 204) {
+      await res.discard();
+      return 'deleted';
+    }
+    const e = await this.fail(res, `delete manifest ${this.where(digest)}`);
+    if (res.status === 405 || e.hasRegistryCode('UNSUPPORTED')) {
+      throw new ZtocError('REGISTRY_UNSUPPORTED', `${e.message} (the registry does not allow deleting manifests)`, { status: res.status, cause: e });
+    }
+    if (res.status === 404 && e.hasRegistryCode('MANIFEST_UNKNOWN')) return undefined;
+    throw e;
+  }
+
+  /**
+   * Remove referrers of `subject`. Through the referrers API the referrer manifests are deleted (that is what takes
+   * them out of the answer). On the tag fallback the `sha256-<hex>` index is rewritten without them, keeping every
+   * other referrer (with the same guard against concurrent writers as pushReferrer); the manifests themselves stay
+   * (deleteManifest removes them, where the registry allows it). Digests that are not listed are ignored. Returns
+   * the mechanism and the digests that were listed and are now gone.
+   */
+  async removeReferrers(subject: string, digests: string[], opts: CallOptions = {}): Promise<RemoveReferrersResult> {
+    if (!isValidDigest(subject)) throw new ZtocError('INVALID_ARGUMENT', `invalid subject digest ${JSON.stringify(subject)}`);
+    for (const d of digests) if (!isValidDigest(d)) throw new ZtocError('INVALID_ARGUMENT', `invalid digest ${JSON.stringify(d)}`);
+    const listed = new Set((await this.referrers(subject, undefined, opts)).map((d) => d.digest));
+    const removed = [...new Set(digests)].filter((d) => listed.has(d));
+    const mechanism = this.referrersCapability ?? 'tag';
+    if (removed.length === 0) return { mechanism, removed };
+    if (mechanism === 'api') {
+      for (const d of removed) await this.deleteManifest(d, opts);
+    } else {
+      await this.updateFallback(subject, { remove: removed }, opts);
+    }
+    return { mechanism, removed };
   }
 }
