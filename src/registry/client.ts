@@ -80,15 +80,22 @@ function bufferedResponse(res: HttpResponse, buf: Buffer): HttpResponse {
 }
 
 export class RegistryClient {
-  readonly transport: HttpTransport;
-  readonly retrier: Retrier;
-  readonly auth: Authenticator;
+  private readonly transport: HttpTransport;
+  private readonly retrier: Retrier;
+  private readonly auth: Authenticator;
   private readonly plainHttp: boolean | undefined;
   private readonly capabilities = new Map<string, ReferrersCapability>();
+  /** The retry policy of this client: what a Repository on it uses for its own waits unless given another. */
+  readonly retryPolicy: RetryPolicy;
+  /** The debug sink this client was given (`onDebug`; a no-op without one): the default for its repositories. */
+  readonly debug: (line: string) => void;
 
   constructor(opts: ClientOptions = {}) {
     this.transport = new HttpTransport(opts);
     this.retrier = new Retrier(opts.retry, opts.onRetry);
+    this.retryPolicy = this.retrier.policy;
+    const onDebug = opts.onDebug;
+    this.debug = onDebug === undefined ? () => {} : (line: string) => onDebug(line);
     const creds = opts.credentials;
     const lookup: CredentialLookup =
       typeof creds === 'function'

@@ -1,13 +1,14 @@
 // Owns the public surface of the registry client: what the rest of ztoc (and library users) may import.
 
 export { Repository } from './repository.js';
+export { Registry } from './registry.js';
+export type { RegistryOptions } from './registry.js';
 export type {
   BlobMountResult,
   BlobPushResult,
   CallOptions,
   FetchBlobOptions,
   FetchedManifest,
-  ListOptions,
   PushManifestResult,
   PushReferrerResult,
   RemoveReferrersResult,
@@ -38,3 +39,6 @@ export type { ReferrerChange, ReferrerManifestInfo } from './referrers.js';
 export { fallbackStep, newFallbackState, updateFallbackIndex } from './referrers-fallback.js';
 export type { FallbackIo, FallbackState, FallbackStep } from './referrers-fallback.js';
 export { nextLink } from './link.js';
+export type { ListOptions } from './listing.js';
+export { parseContentRange, resumableBody } from './resumable.js';
+export type { ResumableSource } from './resumable.js';

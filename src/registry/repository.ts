@@ -1,7 +1,9 @@
-// Owns the distribution API of one repository (registry host + name): manifests (resolve, fetch, exists, push),
-// blobs (verified streaming fetch that resumes cut connections with Range, range reads, exists, monolithic
-// POST+PUT upload, cross-repository mount), tag and catalog listing with Link paging, and referrers through the
-// API or the `sha256-<hex>` tag fallback. Every call goes through a (shareable) RegistryClient.
+// Owns the distribution API of one repository (registry host + name): manifests (resolve, fetch, exists, push,
+// delete), blobs (verified streaming fetch over the Range-resuming reader of resumable.ts, range reads, exists,
+// monolithic POST+PUT upload, cross-repository mount), tag listing, and referrers through the API or the
+// `sha256-<hex>` tag fallback (updated by referrers-fallback.ts): listing, pushing, removing. Every call goes through
+// a (shareable) RegistryClient; the retry policy (for resume and fallback pauses) and the debug sink are injected.
+// The catalog belongs to Registry (registry.ts).
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ZtocError, isZtocError } from '../errors.js';
@@ -10,8 +12,9 @@ import { parseRegistryReference, type RegistryReference } from '../oci/reference
 import { MANIFEST_ACCEPT, MediaType, referrerDescriptor, type Descriptor, type ImageIndex, type ImageManifest } from '../oci/types.js';
 import { repositoryScope } from './auth.js';
 import { RegistryClient, type ClientOptions, type ReferrersCapability, type RegistryRequest } from './client.js';
-import { displayUrl, responseError, ERROR_BODY_LIMIT, type RegistryResponseError } from './errors.js';
+import { displayUrl, failedResponse, type RegistryResponseError } from './errors.js';
 import { nextLink } from './link.js';
+import { listAllPages, listCatalog, type ListOptions } from './listing.js';
 import {
   filterByArtifactType,
   referrersTag,
@@ -21,13 +24,18 @@ import {
   type ReferrerManifestInfo,
 } from './referrers.js';
 import { updateFallbackIndex, type FallbackIo } from './referrers-fallback.js';
-import { backoffDelay } from './retry.js';
+import { backoffDelay, type RetryPolicy } from './retry.js';
+import { parseContentRange, resumableBody } from './resumable.js';
 import { MAX_MANIFEST_BYTES, bareMediaType, parseFetchedManifest, parseReferrersIndex } from './schemas.js';
-import { isRetryableNetworkError, networkError, type HttpMethod, type HttpResponse } from './transport.js';
+import type { HttpMethod, HttpResponse } from './transport.js';
 
 export interface RepositoryOptions extends ClientOptions {
-  /** Share connections, tokens and capabilities with other repositories (recommended). Options above are then ignored. */
+  /** Share connections, tokens and capabilities with other repositories (recommended). Client options above are then ignored. */
   client?: RegistryClient;
+  /** The retry policy for this repository's own waits (resuming a cut blob, fallback-index retries). Default: the client's. */
+  retryPolicy?: RetryPolicy;
+  /** Debug sink for this repository's decisions. Default: the client's (`onDebug`). */
+  debug?: (line: string) => void;
   /** Skip detection: 'api' = the registry implements the referrers API, 'tag' = use the tag fallback. */
   referrersCapability?: ReferrersCapability;
 }
@@ -62,12 +70,7 @@ export interface PushReferrerResult {
   mechanism: ReferrersCapability;
 }
 
-export interface ListOptions extends CallOptions {
-  /** `n` per page. Default 1000. */
-  pageSize?: number;
-  /** Stop (with an error) after this many pages. Default 1000. */
-  maxPages?: number;
-}
+export type { ListOptions };
 
 export interface RemoveReferrersResult {
   mechanism: ReferrersCapability;
@@ -79,20 +82,6 @@ export type BlobPushResult = 'exists' | 'pushed';
 export type BlobMountResult = 'mounted' | 'pushed';
 
 const REFERRERS_PAGE_LIMIT = 4 * 1024 * 1024;
-const LIST_PAGE_LIMIT = 4 * 1024 * 1024;
-const MAX_TOTAL_RESUMES = 100;
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** `bytes <first>-<last>/<total|*>` */
-function parseContentRange(v: string | undefined): { first: number; last: number; total: number | undefined } | undefined {
-  if (v === undefined) return undefined;
-  const m = /^\s*bytes\s+(\d+)-(\d+)\/(\d+|\*)\s*$/i.exec(v);
-  if (m === null) return undefined;
-  return { first: Number(m[1]), last: Number(m[2]), total: m[3] === '*' ? undefined : Number(m[3]) };
-}
 
 export class Repository {
   /** Registry name as in the reference (`docker.io`, `127.0.0.1:5000`). */
@@ -101,6 +90,8 @@ export class Repository {
   readonly name: string;
   readonly client: RegistryClient;
   private readonly ownsClient: boolean;
+  private readonly retryPolicy: RetryPolicy;
+  private readonly debug: (line: string) => void;
 
   constructor(registry: string, name: string, opts: RepositoryOptions = {}) {
     this.registry = registry;
@@ -112,6 +103,8 @@ export class Repository {
       this.client = new RegistryClient(opts);
       this.ownsClient = true;
     }
+    this.retryPolicy = opts.retryPolicy ?? this.client.retryPolicy;
+    this.debug = opts.debug ?? this.client.debug;
     if (opts.referrersCapability !== undefined) this.client.setReferrersCapability(registry, opts.referrersCapability);
   }
 
@@ -158,9 +151,12 @@ export class Repository {
     return { method, url, registry: this.registry, repository: this.name, scopes, ...extra };
   }
 
-  private async fail(res: HttpResponse, context?: string): Promise<RegistryResponseError> {
-    const body = res.method === 'HEAD' ? '' : await res.textPrefix(ERROR_BODY_LIMIT);
-    return responseError(res.method, res.url, res.status, body, context);
+  private fail(res: HttpResponse, context?: string): Promise<RegistryResponseError> {
+    return failedResponse(res, context);
+  }
+
+  private sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    return sleep(ms, undefined, signal === undefined ? undefined : { signal });
   }
 
   private where(ref: string): string {
@@ -317,102 +313,35 @@ export class Repository {
       throw new ZtocError('INVALID_ARGUMENT', `blob ${desc.digest}: invalid size ${desc.size}`, { layer: desc.digest });
     }
     const where = `blob ${this.where(desc.digest)}`;
-    const hasher = new Sha256Counter();
-    const maxStuck = opts.maxResumes ?? this.client.retrier.policy.maxAttempts;
-    let stuck = 0;
-    let resumes = 0;
     const url = this.url(`blobs/${desc.digest}`);
-
-    for (;;) {
-      const reached = hasher.bytes;
-      const headers: Record<string, string> = {};
-      if (reached > 0) headers.range = `bytes=${reached}-`;
-      const res = await this.client.request(this.req('GET', url, this.pullScopes(), { headers, signal: opts.signal }));
-      try {
-        if (reached === 0) {
-          if (res.status !== 200) throw await this.fail(res, where);
-          const cl = res.header('content-length');
-          if (cl !== undefined && /^\d+$/.test(cl) && Number(cl) !== desc.size) {
-            throw new ZtocError('SIZE_MISMATCH', `${where}: the registry sends ${cl} bytes, the descriptor says ${desc.size}`, { layer: desc.digest });
-          }
-          const dcd = res.header('docker-content-digest');
-          if (dcd !== undefined && dcd.startsWith('sha256:') && dcd !== desc.digest) {
-            throw new ZtocError('DIGEST_MISMATCH', `${where}: Docker-Content-Digest says ${dcd}`, { layer: desc.digest });
-          }
-        } else {
-          if (res.status === 200) {
-            throw new ZtocError(
-              'REGISTRY_PROTOCOL',
-              `${where}: the connection broke at byte ${reached} and the server ignored "Range: bytes=${reached}-" (answered 200, not 206); ` +
-                'a single-pass stream cannot restart from zero',
-              { layer: desc.digest, offset: reached, status: 200 },
-            );
-          }
-          if (res.status !== 206) throw await this.fail(res, `${where} (resuming at byte ${reached})`);
-          const cr = parseContentRange(res.header('content-range'));
-          if (cr === undefined || cr.first !== reached) {
-            throw new ZtocError('REGISTRY_PROTOCOL', `${where}: asked for bytes ${reached}- but got Content-Range ${JSON.stringify(res.header('content-range') ?? '')}`, {
-              layer: desc.digest,
-              offset: reached,
-              status: 206,
-            });
-          }
+    const hasher = new Sha256Counter();
+    const body = resumableBody({
+      where,
+      layer: desc.digest,
+      size: desc.size,
+      get: (offset) => this.client.request(this.req('GET', url, this.pullScopes(), { headers: offset > 0 ? { range: `bytes=${offset}-` } : {}, signal: opts.signal })),
+      checkFirst: async (res) => {
+        if (res.status !== 200) throw await this.fail(res, where);
+        const cl = res.header('content-length');
+        if (cl !== undefined && /^\d+$/.test(cl) && Number(cl) !== desc.size) {
+          throw new ZtocError('SIZE_MISMATCH', `${where}: the registry sends ${cl} bytes, the descriptor says ${desc.size}`, { layer: desc.digest });
         }
-      } catch (err) {
-        res.body.destroy();
-        throw err;
-      }
-
-      let cut: unknown;
-      const it = res.body[Symbol.asyncIterator]();
-      try {
-        for (;;) {
-          let r: IteratorResult<Uint8Array>;
-          try {
-            r = await it.next();
-          } catch (err) {
-            if (opts.signal?.aborted === true) throw opts.signal.reason;
-            if (!isRetryableNetworkError(err)) throw networkError(err, 'GET', res.url);
-            cut = err;
-            break;
-          }
-          if (r.done === true) break;
-          const chunk = r.value;
-          if (hasher.bytes + chunk.length > desc.size) {
-            throw new ZtocError('SIZE_MISMATCH', `${where}: the registry sent more than the ${desc.size} bytes the descriptor says`, {
-              layer: desc.digest,
-              offset: desc.size,
-            });
-          }
-          hasher.update(chunk);
-          yield chunk;
+        const dcd = res.header('docker-content-digest');
+        if (dcd !== undefined && dcd.startsWith('sha256:') && dcd !== desc.digest) {
+          throw new ZtocError('DIGEST_MISMATCH', `${where}: Docker-Content-Digest says ${dcd}`, { layer: desc.digest });
         }
-      } finally {
-        res.body.destroy();
-      }
-
-      if (hasher.bytes === desc.size) break;
-      // Short: the connection was cut (or the body ended early). Resume from where we are.
-      stuck = hasher.bytes > reached ? 1 : stuck + 1;
-      resumes++;
-      if (stuck > maxStuck || resumes > MAX_TOTAL_RESUMES) {
-        if (cut !== undefined) {
-          const e = networkError(cut, 'GET', res.url);
-          throw new ZtocError('REGISTRY_NETWORK', `${where}: gave up resuming at byte ${hasher.bytes} of ${desc.size}: ${e.message}`, {
-            layer: desc.digest,
-            offset: hasher.bytes,
-            cause: cut,
-          });
-        }
-        throw new ZtocError('SIZE_MISMATCH', `${where}: the body ended at byte ${hasher.bytes}, the descriptor says ${desc.size}`, {
-          layer: desc.digest,
-          offset: hasher.bytes,
-        });
-      }
-      this.client.transport.debug(`${where}: body cut at byte ${hasher.bytes} of ${desc.size}; resuming with Range`);
-      await sleep(backoffDelay(stuck, this.client.retrier.policy), undefined, opts.signal === undefined ? undefined : { signal: opts.signal });
+      },
+      fail: (res, context) => this.fail(res, context),
+      maxStuck: opts.maxResumes ?? this.retryPolicy.maxAttempts,
+      backoff: (n) => backoffDelay(n, this.retryPolicy),
+      sleep: (ms) => this.sleep(ms, opts.signal),
+      debug: this.debug,
+      signal: opts.signal,
+    });
+    for await (const chunk of body) {
+      hasher.update(chunk);
+      yield chunk;
     }
-
     const got = hasher.digest();
     if (got !== desc.digest) {
       throw new ZtocError('DIGEST_MISMATCH', `${where}: the ${desc.size} bytes received hash to ${got}`, { layer: desc.digest });
@@ -534,7 +463,7 @@ export class Repository {
       res = await this.startUpload(scopes, { mount: desc.digest, from: fromRepository }, opts);
     } catch (err) {
       if (opts.signal?.aborted === true) throw err;
-      this.client.transport.debug(`mount of ${desc.digest} from ${fromRepository} failed (${(err as Error).message}); uploading instead`);
+      this.debug(`mount of ${desc.digest} from ${fromRepository} failed (${(err as Error).message}); uploading instead`);
     }
     if (res !== undefined) {
       await res.discard();
@@ -545,7 +474,7 @@ export class Repository {
         return 'pushed';
       }
       // ggcr quirk (#1679, #1404): some registries fail the mount POST outright; a plain upload still works.
-      this.client.transport.debug(`mount of ${desc.digest} from ${fromRepository}: HTTP ${res.status}; uploading instead`);
+      this.debug(`mount of ${desc.digest} from ${fromRepository}: HTTP ${res.status}; uploading instead`);
     }
     await this.upload(desc, await getBytes(), scopes, opts);
     return 'pushed';
@@ -553,49 +482,16 @@ export class Repository {
 
   // --- listing -------------------------------------------------------------------------------------------------
 
-  private async paged(first: URL, scopes: string[], key: string, what: string, opts: ListOptions): Promise<string[]> {
-    const maxPages = opts.maxPages ?? 1000;
-    const out: string[] = [];
-    let url: URL | undefined = first;
-    for (let page = 0; url !== undefined; page++) {
-      if (page >= maxPages) throw new ZtocError('REGISTRY_PROTOCOL', `${what}: more than ${maxPages} pages`);
-      const res = await this.client.request(this.req('GET', url, scopes, { signal: opts.signal, headers: { accept: 'application/json' }, bufferLimit: LIST_PAGE_LIMIT }));
-      if (res.status !== 200) throw await this.fail(res, what);
-      const body = await res.bytes(LIST_PAGE_LIMIT);
-      let doc: unknown;
-      try {
-        doc = JSON.parse(body.toString('utf8'));
-      } catch {
-        throw new ZtocError('REGISTRY_PROTOCOL', `${what}: the registry answered something that is not JSON`);
-      }
-      const list = isObject(doc) ? doc[key] : undefined;
-      if (list !== null && list !== undefined) {
-        if (!Array.isArray(list) || !list.every((t) => typeof t === 'string')) {
-          throw new ZtocError('REGISTRY_PROTOCOL', `${what}: "${key}" is not a list of strings`);
-        }
-        out.push(...(list as string[]));
-      }
-      const next = nextLink(res.headerValues('link'), res.url);
-      if (next !== undefined && next.origin !== res.url.origin) {
-        throw new ZtocError('REGISTRY_PROTOCOL', `${what}: the next-page link points to another host (${next.host})`);
-      }
-      url = next;
-    }
-    return out;
-  }
-
   /** All tags (paged with `n`/`last` and Link headers; Debian's registry does not page tags). */
   async listTags(opts: ListOptions = {}): Promise<string[]> {
     const first = this.url('tags/list', { n: String(opts.pageSize ?? 1000) });
-    return this.paged(first, this.pullScopes(), 'tags', `list tags of ${this.registry}/${this.name}`, opts);
+    const target = { registry: this.registry, repository: this.name, scopes: this.pullScopes() };
+    return listAllPages(this.client, target, first, 'tags', `list tags of ${this.registry}/${this.name}`, opts);
   }
 
-  /** The registry's repository catalog (needs `registry:catalog:*`). */
+  /** The registry's repository catalog (needs `registry:catalog:*`). Kept for callers; the catalog is Registry's. */
   async catalog(opts: ListOptions & { last?: string } = {}): Promise<string[]> {
-    const first = new URL('/v2/_catalog', this.client.baseUrl(this.registry));
-    first.searchParams.set('n', String(opts.pageSize ?? 1000));
-    if (opts.last !== undefined) first.searchParams.set('last', opts.last);
-    return this.paged(first, ['registry:catalog:*'], 'repositories', `catalog of ${this.registry}`, opts);
+    return listCatalog(this.client, this.registry, opts);
   }
 
   // --- referrers -----------------------------------------------------------------------------------------------
@@ -717,7 +613,6 @@ export class Repository {
   /** Apply `change` to the fallback index of `subject`, serialised per subject within this process. */
   private async updateFallback(subject: string, change: ReferrerChange, opts: CallOptions): Promise<void> {
     const tag = referrersTag(subject);
-    const policy = this.client.retrier.policy;
     const io: FallbackIo = {
       read: async () => {
         const r = await this.readFallback(subject, opts);
@@ -735,9 +630,9 @@ export class Repository {
           throw err;
         }
       },
-      sleep: (ms) => sleep(ms, undefined, opts.signal === undefined ? undefined : { signal: opts.signal }),
-      backoff: (attempt) => backoffDelay(attempt, policy),
-      debug: (line) => this.client.transport.debug(line),
+      sleep: (ms) => this.sleep(ms, opts.signal),
+      backoff: (attempt) => backoffDelay(attempt, this.retryPolicy),
+      debug: this.debug,
     };
     await withKeyLock(`${this.client.baseUrl(this.registry).host}/${this.name}@${subject}`, () => updateFallbackIndex(io, change, this.where(tag)));
   }

@@ -260,7 +260,9 @@ class FieldCache {
 export class TarScanner {
   private readonly maxEntries: number;
   private readonly maxSpecial: number;
+  private readonly onEntry: ((e: TocEntry) => void) | undefined;
   private readonly entries: TocEntry[] = [];
+  private count = 0;
 
   private state = S_HEADER;
   /** Uncompressed offset of the next byte not yet consumed (a straddling header block counts once whole). */
@@ -335,6 +337,7 @@ export class TarScanner {
   constructor(opts: TarScannerOptions = {}) {
     this.maxEntries = opts.maxEntries ?? 10_000_000;
     this.maxSpecial = opts.maxSpecialFileSize ?? 1 << 20;
+    this.onEntry = opts.onEntry;
     if (!(this.maxEntries >= 0) || !(this.maxSpecial >= 0)) {
       throw new ZtocError('INVALID_ARGUMENT', 'TarScanner limits must be non-negative numbers');
     }
@@ -794,7 +797,7 @@ export class TarScanner {
     if (Number.isNaN(h.mode) || Number.isNaN(h.devmajor) || Number.isNaN(h.devminor)) {
       throw this.bad(`mode or device number of ${showName(name)} out of range`, hoff, name);
     }
-    if (this.entries.length >= this.maxEntries) {
+    if (this.count >= this.maxEntries) {
       throw new ZtocError('TAR_LIMIT', `tar archive has more than ${this.maxEntries} entries`, {
         offset: hoff,
         offsetKind: 'uncompressed',
@@ -802,7 +805,7 @@ export class TarScanner {
       });
     }
     const dataOff = this.pos;
-    this.entries.push({
+    const entry: TocEntry = {
       name,
       type,
       offset: dataOff,
@@ -818,7 +821,10 @@ export class TarScanner {
       devminor: h.devminor,
       xattrs: d.xattrs,
       headerOffset: this.entryStart,
-    });
+    };
+    this.count++;
+    if (this.onEntry !== undefined) this.onEntry(entry);
+    else this.entries.push(entry);
     const nb = ho ? 0 : esize;
     const pad = blockPadding(nb);
     this.entryStart = dataOff + nb + pad;

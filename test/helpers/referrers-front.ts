@@ -17,8 +17,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { listenOnLoopback } from './loopback-server.js';
 
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const MANIFEST_ACCEPT = [
@@ -110,7 +110,6 @@ async function serveFront(opts: { upstream: string } & Partial<FrontSettings>): 
   const requests: FrontRequest[] = [];
   /** repository → referrer digest → subject digest, in push order. */
   const known = new Map<string, Map<string, string>>();
-  const sockets = new Set<Socket>();
 
   /** Send the request upstream (body given, or piped from `req`) and hand back the upstream response. */
   const upstream = (req: IncomingMessage, body: Buffer | undefined): Promise<IncomingMessage> =>
@@ -219,21 +218,8 @@ async function serveFront(opts: { upstream: string } & Partial<FrontSettings>): 
       else res.socket?.destroy();
     });
   });
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    port,
-    requests,
-    settings,
-    async stop() {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  const { port, stop } = await listenOnLoopback(server);
+  return { port, requests, settings, stop };
 }
 
 type ControlMessage = { op: 'set'; settings: Partial<FrontSettings> } | { op: 'requests' } | { op: 'stop' };
