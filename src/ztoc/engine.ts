@@ -2,8 +2,8 @@
 // headers over the inflated bytes (never keeping them), and turning the scan, the checkpoints and
 // the span digests into zTOC bytes. Inflation itself runs on a worker (worker.ts) or inline.
 
-import { ZtocError } from '../errors.js';
-import { TarScanner, utf8 } from '../tar/scanner.js';
+import { TarScanner } from '../tar/scanner.js';
+import { checkSociReadable } from '../tar/soci-rules.js';
 import type { TocEntry } from '../tar/types.js';
 import { encodeTarZinfo, encodeZtoc } from './encode.js';
 import { ZTOC_VERSION, type Ztoc } from './model.js';
@@ -39,41 +39,9 @@ export class TocAssembler {
   /** Serialises the zTOC; `inflate` is undefined for uncompressed layers. */
   encode(inflate: InflateSummary | undefined, input: FinishInput): { bytes: Uint8Array; inflatedSize: number } {
     const r = this.scanner.end();
-    checkReadable(r.entries);
+    checkSociReadable(r); // the zTOC must be one SOCI's reader serves correctly (src/tar/soci-rules.ts)
     const z = assemble(this.kind, r.entries, r.archiveSize, inflate, input, this.spanSize);
     return { bytes: encodeZtoc(z), inflatedSize: inflate?.inflatedSize ?? input.compressedSize };
-  }
-}
-
-/**
- * SOCI's zTOC reader derives each entry's header offset from the previous entry's offset + size and rejects
- * a zTOC where they overlap (ErrInvalidTOCEntry). A header-only entry (directory, link, device, fifo) that
- * declares a size gives such a TOC: Go's tar reader skips no data for it, so the next entry starts inside
- * the declared size. Such a zTOC would be refused by every reader (ours included): fail the build instead.
- * The same for a negative size, which Go keeps on header-only entries.
- */
-function checkReadable(entries: readonly TocEntry[]): void {
-  let end = 0;
-  let prev: TocEntry | undefined;
-  for (const e of entries) {
-    // Go keeps a negative base-256 size on a header-only entry; SOCI's reader rejects it.
-    if (e.size < 0) {
-      throw new ZtocError('TAR_BAD_HEADER', `tar entry ${JSON.stringify(utf8(e.name))} (${e.type}) has a negative size (${e.size}); SOCI's zTOC reader rejects it`, {
-        offset: e.headerOffset,
-        offsetKind: 'uncompressed',
-        entry: e.name,
-      });
-    }
-    if (prev !== undefined && e.offset < end) {
-      throw new ZtocError(
-        'TAR_UNSUPPORTED_ENTRY',
-        `tar entry ${JSON.stringify(utf8(prev.name))} (${prev.type}) declares ${prev.size} bytes of data that the next entry ` +
-          `${JSON.stringify(utf8(e.name))} overlaps; SOCI's zTOC reader rejects such a TOC (ErrInvalidTOCEntry)`,
-        { offset: prev.headerOffset, offsetKind: 'uncompressed', entry: prev.name },
-      );
-    }
-    end = Math.ceil((e.offset + e.size) / 512) * 512;
-    prev = e;
   }
 }
 
