@@ -267,6 +267,7 @@ export async function indexImage(store: ImageStore, reference: string | undefine
           spanSize,
           buildToolId,
           kind: layerCompression(layer.mediaType) === 'tar' ? 'tar' : 'gzip',
+          declaredBy: `media type ${layer.mediaType}`,
           layer: layer.digest,
           expectedDigest: layer.digest,
           expectedSize: layer.size,

@@ -2,7 +2,7 @@
 
 import { writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { buildZtoc, DEFAULT_BUILD_TOOL_ID } from '../../ztoc/build.js';
 import { readFileChunks } from '../../ztoc/source.js';
 import { DEFAULT_SPAN_SIZE } from '../../ztoc/model.js';
@@ -14,6 +14,7 @@ interface BuildFlags {
   spanSize: string;
   buildToolId: string;
   json?: boolean;
+  kind: 'gzip' | 'tar' | 'auto';
 }
 
 export function registerBuild(program: Command): void {
@@ -25,6 +26,7 @@ export function registerBuild(program: Command): void {
     .option('--span-size <bytes>', 'span size (e.g. 4194304 or 4MiB)', String(DEFAULT_SPAN_SIZE))
     .option('--build-tool-id <id>', 'build tool identifier written into the zTOC', DEFAULT_BUILD_TOOL_ID)
     .option('--json', 'print the summary as JSON')
+    .addOption(new Option('--kind <kind>', 'layer format: gzip or tar fails on content of another kind; auto detects').choices(['gzip', 'tar', 'auto']).default('auto'))
     .action(async (layer: string, flags: BuildFlags) => {
       const spanSize = parseSize(flags.spanSize);
       const output = flags.output ?? (layer === '-' ? undefined : `${basename(layer)}.ztoc`);
@@ -36,7 +38,8 @@ export function registerBuild(program: Command): void {
         const r = await buildZtoc(source, {
           spanSize,
           buildToolId: flags.buildToolId,
-          kind: 'auto',
+          kind: flags.kind,
+          ...(flags.kind === 'auto' ? {} : { declaredBy: `--kind ${flags.kind}` }),
           layer: layer === '-' ? 'stdin' : layer,
           onProgress: (n) => progress.update(`indexing ${layer}: ${formatBytes(n)}`),
         });
