@@ -12,7 +12,7 @@ import { LayoutStore } from '../src/image/layout-store.js';
 import { indexImage } from '../src/jobs/index-image.js';
 import { SOCI_BUILD_TOOL_ID } from '../src/ztoc/model.js';
 import { MediaType, type ImageManifest } from '../src/oci/types.js';
-import { marshalIndex } from '../src/soci/json.js';
+import { marshalIndex } from '../src/oci/gojson.js';
 import { LOCAL_GOLDEN, SHARED_GOLDEN, goldenLayer, hasShared, sha256 } from './helpers/golden.js';
 import { tempDir, cleanup } from './helpers/fixtures.js';
 

@@ -6,6 +6,7 @@ import { ZtocError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { registerBackfill } from './commands/backfill.js';
 import { registerBuild } from './commands/build.js';
+import { registerDoctor } from './commands/doctor.js';
 import { registerGetFile } from './commands/get-file.js';
 import { registerInfo } from './commands/info.js';
 import { registerIndex } from './commands/index.js';
@@ -30,6 +31,7 @@ export function createProgram(): Command {
   registerIndex(program);
   registerList(program);
   registerBackfill(program);
+  registerDoctor(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

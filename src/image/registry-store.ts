@@ -8,7 +8,7 @@ import type { FetchedDocument, ImageStore, ParsedDocument, ReferrerMechanism } f
 
 function toDoc(m: { manifest?: ImageManifest | ImageIndex }, what: string): ParsedDocument {
   const doc = m.manifest;
-  if (doc === undefined) throw new ZtocError('MANIFEST_INVALID', `${what} is not an image manifest or index`);
+  if (doc === undefined) throw new ZtocError('NOT_AN_IMAGE', `${what} is not an image manifest or index`);
   return 'manifests' in doc ? { kind: 'index', index: doc } : { kind: 'manifest', manifest: doc };
 }
 

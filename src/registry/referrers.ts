@@ -1,10 +1,10 @@
 // Owns the pieces of the OCI referrers mechanisms that are not HTTP: the fallback tag name (`<alg>-<hex>`, spec
-// §Referrers Tag Schema), the descriptor a referrer gets in the fallback index, merging it into an existing index
+// §Referrers Tag Schema), merging a referrer's descriptor (oci/types.ts referrerDescriptor) into an existing index
 // (dedupe by digest, drop empty entries, keep the order, append), Go-canonical serialisation of that index, the
 // client-side artifactType filter, and the in-process lock that serialises fallback updates per subject.
 
 import { MediaType, type Descriptor, type ImageIndex } from '../oci/types.js';
-import { marshalIndex } from '../soci/json.js';
+import { marshalIndex } from '../oci/gojson.js';
 
 /** What pushReferrer needs from the referrer manifest it is given. */
 export interface ReferrerManifestInfo {
@@ -20,15 +20,6 @@ export function referrersTag(digest: string): string {
   const alg = (colon < 0 ? digest : digest.slice(0, colon)).slice(0, 32);
   const enc = (colon < 0 ? '' : digest.slice(colon + 1)).slice(0, 64);
   return `${alg}-${enc}`.replace(/[^a-zA-Z0-9_.-]/g, '-');
-}
-
-/** The descriptor of a referrer as listed by the referrers API / fallback index (OCI Go struct field order). */
-export function referrerEntry(desc: { mediaType: string; digest: string; size: number }, info: ReferrerManifestInfo): Descriptor {
-  const entry: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
-  if (info.annotations !== undefined && Object.keys(info.annotations).length > 0) entry.annotations = { ...info.annotations };
-  const artifactType = info.artifactType !== undefined && info.artifactType !== '' ? info.artifactType : info.config.mediaType;
-  if (artifactType !== '') entry.artifactType = artifactType;
-  return entry;
 }
 
 /** A new fallback index: the existing entries (deduped, empty ones dropped, order kept) plus `entry` at the end. */

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ZtocError } from '../errors.js';
 import { Sha256Counter, isSha256Digest, isValidDigest, sha256Digest } from '../oci/digest.js';
 import { parseRegistryReference, type RegistryReference } from '../oci/reference.js';
-import { MANIFEST_ACCEPT, MediaType, type Descriptor, type ImageIndex, type ImageManifest } from '../oci/types.js';
+import { MANIFEST_ACCEPT, MediaType, referrerDescriptor, type Descriptor, type ImageIndex, type ImageManifest } from '../oci/types.js';
 import { repositoryScope } from './auth.js';
 import { RegistryClient, type ClientOptions, type ReferrersCapability, type RegistryRequest } from './client.js';
 import { displayUrl, responseError, ERROR_BODY_LIMIT, type RegistryResponseError } from './errors.js';
@@ -15,7 +15,6 @@ import { nextLink } from './link.js';
 import {
   filterByArtifactType,
   mergeReferrer,
-  referrerEntry,
   referrersTag,
   serializeReferrersIndex,
   withKeyLock,
@@ -698,7 +697,7 @@ export class Repository {
     }
     if (this.referrersCapability === 'api') return { descriptor, mechanism: 'api' };
     this.referrersCapability = 'tag';
-    const entry = referrerEntry(descriptor, manifest);
+    const entry = referrerDescriptor(descriptor, manifest);
     const tag = referrersTag(subject);
     const policy = this.client.retrier.policy;
     const wait = (ms: number): Promise<void> => sleep(ms, undefined, opts.signal === undefined ? undefined : { signal: opts.signal });

@@ -52,6 +52,9 @@ export interface BuildResult {
   digest: string;
   kind: LayerKind;
   layerDigest: string;
+  /** Spans and TOC entries in the zTOC (what `ztoc info` calls num_spans and num_files), without decoding it. */
+  spans: number;
+  files: number;
   compressedSize: number;
   inflatedSize: number;
   seconds: number;
@@ -376,6 +379,8 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
       digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
       kind,
       layerDigest,
+      spans: encoded.spans,
+      files: encoded.files,
       compressedSize: total,
       inflatedSize: encoded.inflatedSize,
       seconds: (performance.now() - t0) / 1000,

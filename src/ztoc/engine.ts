@@ -37,11 +37,11 @@ export class TocAssembler {
   }
 
   /** Serialises the zTOC; `inflate` is undefined for uncompressed layers. */
-  encode(inflate: InflateSummary | undefined, input: FinishInput): { bytes: Uint8Array; inflatedSize: number } {
+  encode(inflate: InflateSummary | undefined, input: FinishInput): { bytes: Uint8Array; inflatedSize: number; spans: number; files: number } {
     const r = this.scanner.end();
     checkSociReadable(r); // the zTOC must be one SOCI's reader serves correctly (src/tar/soci-rules.ts)
     const z = assemble(this.kind, r.entries, r.archiveSize, inflate, input, this.spanSize);
-    return { bytes: encodeZtoc(z), inflatedSize: inflate?.inflatedSize ?? input.compressedSize };
+    return { bytes: encodeZtoc(z), inflatedSize: inflate?.inflatedSize ?? input.compressedSize, spans: z.maxSpanId + 1, files: z.entries.length };
   }
 }
 

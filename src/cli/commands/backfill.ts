@@ -6,10 +6,11 @@ import type { Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { ZtocError } from '../../errors.js';
+import { atomicWriteFile } from '../../fs/atomic-write.js';
 import { DEFAULT_DISK_CACHE_BYTES, DEFAULT_MEMORY_CACHE_BYTES, ZtocStore } from '../../jobs/backfill-cache.js';
 import { ThrottledClient } from '../../jobs/backfill-rate.js';
 import { parseReposFile, parseShard } from '../../jobs/backfill-select.js';
-import { backfill, backfillFailed, BackfillProgress, DEFAULT_V2_TAG_SUFFIX, writeJsonFile, type BackfillReport, type ImageRecord } from '../../jobs/backfill.js';
+import { backfill, backfillFailed, BackfillProgress, DEFAULT_V2_TAG_SUFFIX, type BackfillReport, type ImageRecord } from '../../jobs/backfill.js';
 import { DEFAULT_MIN_LAYER_SIZE } from '../../jobs/index-image.js';
 import type { Platform } from '../../oci/types.js';
 import { DEFAULT_BUILD_TOOL_ID } from '../../ztoc/build.js';
@@ -240,6 +241,7 @@ export function registerBackfill(program: Command): void {
         buildToolId: flags.buildToolId,
         signal: stop.signal,
         progress,
+        skipLabels: { LAYER_BELOW_MIN_SIZE: 'smaller than --min-layer-size' },
         onEvent: (e) => {
           if (e.type === 'selecting') spinner.update(`backfill ${registry}: ${e.what}`);
           else if (e.type === 'notice') log(`ztoc: ${e.message}`);
@@ -248,6 +250,11 @@ export function registerBackfill(program: Command): void {
           } else if (e.type === 'image-done' && !flags.quiet && !tty) log(imageLine(e.record, e.finished, e.total));
         },
       });
+    } catch (err) {
+      if (err instanceof ZtocError && err.code === 'CATALOG_UNAVAILABLE') {
+        throw new ZtocError(err.code, `${err.message} with --repos FILE`, { cause: err, ...(err.status !== undefined ? { status: err.status } : {}) });
+      }
+      throw err;
     } finally {
       if (timer) clearInterval(timer);
       spinner.stop();
@@ -256,7 +263,7 @@ export function registerBackfill(program: Command): void {
       await pool.close();
       await client.close();
     }
-    if (flags.report !== undefined) writeJsonFile(flags.report, report);
+    if (flags.report !== undefined) await atomicWriteFile(flags.report, `${JSON.stringify(report, null, 2)}\n`, { mkdir: true });
     if (flags.dryRun) {
       if (flags.json) printJson({ ...report, images: undefined, wouldIndex: report.images.filter((i) => i.outcome === 'dry-run').map((i) => ({ ref: i.ref, digest: i.digest, tags: i.tags })) });
       else {
@@ -273,8 +280,8 @@ export function registerBackfill(program: Command): void {
         failed.length > 0
           ? `backfill: ${failed.length} of ${report.totals.images} images failed (first: ${failed[0]!.ref}: ${failed[0]!.error ?? '?'})`
           : 'backfill: stopped before every image was started';
-      // A plain error with a code: main() prints it and exits 1 (not a usage error).
-      throw Object.assign(new Error(msg), { code: 'BACKFILL_INCOMPLETE' });
+      // main() prints it and exits 1 (not a usage error).
+      throw new ZtocError('BACKFILL_INCOMPLETE', msg);
     }
   });
 }

@@ -2,12 +2,12 @@
 // (`--ztoc Z --layer L PATH`) or from an image through its SOCI index (`IMAGE PATH`), fetching
 // only the spans that hold the file.
 
-import { readFile, rename, rm } from 'node:fs/promises';
-import { createWriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { ZtocError } from '../../errors.js';
+import { atomicWriteFile } from '../../fs/atomic-write.js';
 import { openImage } from '../../image/open.js';
 import { getFileFromImage } from '../../jobs/inspect.js';
 import type { Platform } from '../../oci/types.js';
@@ -24,20 +24,10 @@ interface GetFileFlags extends RegistryFlags {
   verbose?: boolean;
 }
 
-/** Streams to stdout, or to OUT through a temp file renamed at the end: a failed read leaves no partial file. */
+/** Streams to stdout, or to OUT atomically (fs/atomic-write.ts): a failed read leaves no partial file. */
 async function writeOut(chunks: AsyncIterable<Uint8Array>, output: string | undefined): Promise<void> {
-  if (output === undefined || output === '-') {
-    await pipeline(Readable.from(chunks), process.stdout, { end: false });
-    return;
-  }
-  const tmp = `${output}.ztoc-partial-${process.pid}`;
-  try {
-    await pipeline(Readable.from(chunks), createWriteStream(tmp));
-    await rename(tmp, output);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
+  if (output === undefined || output === '-') await pipeline(Readable.from(chunks), process.stdout, { end: false });
+  else await atomicWriteFile(output, chunks);
 }
 
 async function fromLayerFile(path: string, flags: GetFileFlags): Promise<void> {

@@ -73,6 +73,9 @@ export function registerIndex(program: Command): void {
     if (flags.indexVersion !== 'v1' && flags.indexVersion !== 'v2') {
       throw new ZtocError('INVALID_ARGUMENT', `--index-version must be v1 or v2, not ${flags.indexVersion}`);
     }
+    if (flags.indexVersion === 'v2' && !flags.tag && !flags.dryRun) {
+      throw new ZtocError('INVALID_ARGUMENT', '--index-version v2 needs --tag: the SOCI-enabled image index is pushed under a new tag');
+    }
     const concurrency = flags.concurrency === undefined ? availableParallelism() : Number(flags.concurrency);
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new ZtocError('INVALID_ARGUMENT', `--concurrency must be a positive integer`);
     const opened = await openImage(image, await registryOptions(flags));

@@ -2,7 +2,8 @@
 
 import type { Command } from 'commander';
 import { openImage } from '../../image/open.js';
-import { findSociIndexes, platformManifests, verifyImage } from '../../jobs/inspect.js';
+import { findSociIndexes, verifyImage } from '../../jobs/inspect.js';
+import { platformManifests } from '../../jobs/platforms.js';
 import { formatPlatform } from '../../oci/platform.js';
 import type { Platform } from '../../oci/types.js';
 import { log, out, printJson, Progress } from '../io.js';
