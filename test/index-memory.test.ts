@@ -16,6 +16,7 @@ import { describeSkips, newRecord } from '../src/jobs/backfill-report.js';
 import { indexImage, type IndexOptions } from '../src/jobs/index-image.js';
 import { MediaType, type Descriptor } from '../src/oci/types.js';
 import { EMPTY_CONFIG_DIGEST, parseSociIndex } from '../src/soci/index.js';
+import { marshalManifest } from '../src/oci/gojson.js';
 import { decodeZtoc } from '../src/ztoc/decode.js';
 import { SOCI_BUILD_TOOL_ID } from '../src/ztoc/model.js';
 import { LOCAL_GOLDEN } from './helpers/golden.js';
@@ -215,6 +216,23 @@ test('a zTOC cache shared by two repositories: the second reads nothing and moun
   assert.deepEqual(blobs(b)[0], { op: 'blob', digest: za.ztoc.digest, mediaType: MediaType.OctetStream, result: 'mounted', from: 'a' });
   assert.ok(b.pushes[2]!.op === 'referrer' && b.pushes[2]!.subject === img.descriptor.digest);
   assertGoldenZtocs(b, [SEMVER], rb.platforms[0]!.ztocs);
+});
+
+test('bad options and a broken image config fail with a code before anything is read or pushed', async () => {
+  const store = new MemoryStore();
+  store.addImage([{ bytes: SEMVER }], { tag: 'v1' });
+  for (const concurrency of [Number.NaN, 0, 1.5]) {
+    await assert.rejects(indexImage(store, 'v1', { ...OPTS, concurrency }), (e: unknown) => isZtocError(e, 'INVALID_ARGUMENT') && /concurrency must be a positive integer/.test((e as Error).message));
+  }
+  await assert.rejects(indexImage(store, 'v1', { ...OPTS, indexVersion: 'v2' }), (e: unknown) => isZtocError(e, 'INVALID_ARGUMENT') && !(e as Error).message.includes('--'));
+  for (const [bytes, what] of [['{"architecture":', 'not valid JSON'], ['null', 'not a JSON object']] as const) {
+    const config = store.addBlob(Buffer.from(bytes), MediaType.OciConfig);
+    const layer = store.addBlob(SEMVER, MediaType.OciLayerGzip);
+    store.addDocument(marshalManifest({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers: [layer] }), MediaType.OciManifest, 'bad');
+    await assert.rejects(indexImage(store, 'bad', OPTS), (e: unknown) => isZtocError(e, 'MANIFEST_INVALID') && (e as Error).message.includes(`image config ${config.digest} is ${what}`));
+  }
+  assert.deepEqual(store.reads, []);
+  assert.deepEqual(store.pushes, []);
 });
 
 test('backfill: outcomes come from error codes, not message text', () => {

@@ -21,11 +21,12 @@ import { displayRef, newRecord, toJournal, totalsOf, type BackfillTotals, type B
 import { compileMatcher, selectImages, shardOf, type Candidate, type RepoSpec, type Selection, type Shard } from './backfill-select.js';
 import { imageKey, Journal, loadJournal, settingsKey, type LoadedJournal } from './backfill-state.js';
 import { DEFAULT_MIN_LAYER_SIZE } from './index-image.js';
-import { limiter } from './limit.js';
+import { DEFAULT_V2_TAG_SUFFIX } from './defaults.js';
+import { checkConcurrency, limiter } from './limit.js';
 
 export { describeSkips, type BackfillTotals, type BlobCounts, type ImageOutcome, type ImageRecord, type ImageStatus, type SkipLabels } from './backfill-report.js';
 
-export const DEFAULT_V2_TAG_SUFFIX = '-soci';
+export { DEFAULT_V2_TAG_SUFFIX };
 
 export interface BackfillOptions {
   /** Registry name as in references (`registry.example.com`, `127.0.0.1:5000`, `docker.io`). */
@@ -139,8 +140,8 @@ interface RunSettings {
 }
 
 function runSettings(o: BackfillOptions): RunSettings {
-  const concurrency = o.concurrency ?? 2 * availableParallelism();
-  if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw new ZtocError('INVALID_ARGUMENT', `concurrency must be a positive integer, got ${concurrency}`);
+  const concurrency = checkConcurrency(o.concurrency ?? 2 * availableParallelism());
+  if (o.layerConcurrency !== undefined) checkConcurrency(o.layerConcurrency, 'layer concurrency');
   const tagSuffix = o.tagSuffix ?? DEFAULT_V2_TAG_SUFFIX;
   if (!/^[\w.-]*$/.test(tagSuffix)) throw new ZtocError('INVALID_ARGUMENT', `invalid tag suffix ${JSON.stringify(tagSuffix)}`);
   const r = {

@@ -13,6 +13,7 @@ import { assembleIndex, builtResult, existingResult, type AssembledIndex } from 
 import { buildLayers } from './index-layers.js';
 import { pushIndexes, type Pushed } from './index-push.js';
 import { planTargets } from './index-targets.js';
+import { checkConcurrency } from './limit.js';
 import { DEFAULT_MIN_LAYER_SIZE, type IndexOptions, type IndexResult, type IndexSettings } from './index-types.js';
 
 export { findExistingIndex } from './index-targets.js';
@@ -29,7 +30,7 @@ export function settingsOf(opts: IndexOptions): IndexSettings {
     tag: opts.tag === '' ? undefined : opts.tag,
     force: Boolean(opts.force),
     dryRun: Boolean(opts.dryRun),
-    concurrency: opts.concurrency ?? availableParallelism(),
+    concurrency: checkConcurrency(opts.concurrency ?? availableParallelism()),
     platforms: opts.platforms,
     pool: opts.pool,
     cache: opts.ztocCache,

@@ -126,7 +126,7 @@ class LayerBuilder {
           ...(s.pool ? { pool: s.pool } : {}),
           onProgress: (bytes) => s.emit({ type: 'layer-progress', layer: layer.digest, bytes, size: layer.size }),
         });
-        s.emit({ type: 'layer-done', layer: layer.digest, ztoc: r.digest, seconds: r.seconds, size: layer.size });
+        s.emit({ type: 'layer-done', platform, layer: layer.digest, ztoc: r.digest, seconds: r.seconds, size: layer.size });
         const ztoc = { digest: r.digest, bytes: r.bytes, spans: r.spans, files: r.files };
         return { kind: 'built', layer, ztoc, compressedSize: r.compressedSize, seconds: r.seconds };
       } catch (err) {

@@ -1,12 +1,12 @@
-// Owns the first stage of `indexImage`: resolve the reference, choose the platform manifests to index, and find
+// Owns the first stage of `indexImage`: resolve the reference, choose the platform manifests to index (platforms.ts), and find
 // those already indexed (a SOCI index v1 with the same span size: the registry or layout is the source of truth).
 
 import type { FetchedDocument, ImageStore } from '../image/store.js';
 import { formatPlatform } from '../oci/platform.js';
-import { MediaType, type Descriptor, type Platform } from '../oci/types.js';
-import { platformManifests } from './platforms.js';
+import { MediaType, type Descriptor } from '../oci/types.js';
 import { parseSociIndex } from '../soci/index.js';
 import type { IndexSettings, Target } from './index-types.js';
+import { platformManifests } from './platforms.js';
 
 export interface TargetPlan {
   root: FetchedDocument;
@@ -19,7 +19,7 @@ export interface TargetPlan {
 
 export async function planTargets(store: ImageStore, reference: string | undefined, s: IndexSettings): Promise<TargetPlan> {
   const root = await store.resolve(reference ?? 'latest');
-  const targets = await selectTargets(store, root, s.platforms);
+  const targets = (await platformManifests(store, root, s.platforms)).map((m): Target => ({ ...m, name: formatPlatform(m.platform) }));
   const image = `${store.display}${reference && !reference.includes(':') ? `:${reference}` : ''}`;
   s.emit({ type: 'resolved', image, digest: root.descriptor.digest, platforms: targets.map((t) => t.name) });
   const existing = new Map<string, Descriptor>();
@@ -47,10 +47,4 @@ export async function findExistingIndex(store: ImageStore, manifestDigest: strin
     }
   }
   return undefined;
-}
-
-/** The platform manifests to index, each with the name events and results use. */
-async function selectTargets(store: ImageStore, root: FetchedDocument, want: Platform[] | 'all' | undefined): Promise<Target[]> {
-  const chosen = await platformManifests(store, root, want);
-  return chosen.map((c) => ({ ...c, name: formatPlatform(c.platform) }));
 }

@@ -2,11 +2,12 @@
 // options, events, results, the zTOC cache contract, the per-layer outcome, and the resolved settings of one run.
 
 import type { ReferrerMechanism } from '../image/store.js';
-import type { Descriptor, ImageManifest, Platform } from '../oci/types.js';
+import type { Descriptor, Platform } from '../oci/types.js';
 import type { SociIndexVersion } from '../soci/index.js';
+import type { PlatformManifest } from './platforms.js';
 import type { WorkerPool } from '../ztoc/pool.js';
 
-export const DEFAULT_MIN_LAYER_SIZE = 10 * 1024 * 1024;
+export { DEFAULT_MIN_LAYER_SIZE } from './defaults.js';
 
 export interface IndexOptions {
   /** Platforms to index; 'all' = every runnable platform. Default: all except attestations. */
@@ -33,10 +34,13 @@ export type IndexEvent =
   | { type: 'exists'; platform: string; index: string }
   | { type: 'layer-start'; platform: string; layer: string; size: number }
   | { type: 'layer-progress'; layer: string; bytes: number; size: number }
-  | { type: 'layer-done'; layer: string; ztoc: string; seconds: number; size: number }
+  | { type: 'layer-done'; platform: string; layer: string; ztoc: string; seconds: number; size: number }
   | { type: 'layer-skipped'; platform: string; layer: string; reason: string; code: LayerSkipCode }
   | { type: 'layer-reused'; platform: string; layer: string; ztoc: string }
-  | { type: 'push'; what: string; digest: string; result: string };
+  | { type: 'push'; what: PushedItem; digest: string; result: string };
+
+/** What a push event pushed: a blob (zTOC, the empty config) or a manifest (v2 also rewrites the image's). */
+export type PushedItem = 'ztoc' | 'config' | 'soci-index' | 'image-manifest' | 'image-index';
 
 export interface ZtocRecord {
   layer: string;
@@ -125,10 +129,7 @@ export interface IndexResult {
 }
 
 /** One platform manifest of the image, chosen to be indexed. */
-export interface Target {
-  descriptor: Descriptor;
-  manifest: ImageManifest;
-  platform: Platform;
+export interface Target extends PlatformManifest {
   /** formatPlatform(platform), as events and results name it. */
   name: string;
 }

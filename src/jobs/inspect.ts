@@ -181,7 +181,7 @@ export async function verifyImage(
         try {
           const ztoc = await fetchZtoc(store, z.ztoc);
           const report = await verifyZtoc(ztoc, (s, e) => store.readRange(layer.digest, s, e), store.openBlob(layer));
-          const v = { platform: pm.platform ? formatPlatform(pm.platform) : 'default', layer: layer.digest, ztoc: z.ztoc.digest, report };
+          const v = { platform: formatPlatform(pm.platform), layer: layer.digest, ztoc: z.ztoc.digest, report };
           layers.push(v);
           opts.onLayer?.(v);
         } catch (err) {

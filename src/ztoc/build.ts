@@ -9,13 +9,12 @@ import { ZtocError } from '../errors.js';
 import { CheckpointInflater } from '../inflate/inflater.js';
 import { decodeZtoc } from './decode.js';
 import { TocAssembler, type InflateSummary, type LayerKind } from './engine.js';
-import { DEFAULT_SPAN_SIZE, type Ztoc } from './model.js';
+import { DEFAULT_BUILD_TOOL_ID, DEFAULT_SPAN_SIZE, type Ztoc } from './model.js';
 import { deserializeError, type FromWorker, type ToWorker } from './protocol.js';
 import { sharedPool, type WorkerPool } from './pool.js';
 import { SpanHasher } from './spans.js';
-import { VERSION } from '../version.js';
 
-export const DEFAULT_BUILD_TOOL_ID = `ztoc ${VERSION}`;
+export { DEFAULT_BUILD_TOOL_ID };
 const CHUNK_SIZE = 1 << 20;
 const IN_FLIGHT = 4;
 const OUTPUT_SIZE = 1 << 20;

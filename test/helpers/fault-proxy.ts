@@ -12,6 +12,8 @@ export interface RecordedRequest {
   headers: Record<string, string | string[] | undefined>;
   /** Which rule handled it (index into the rules added), if any. */
   rule: number | undefined;
+  /** Wall-clock arrival time (Date.now()), to measure the waits between retries. */
+  at: number;
 }
 
 export type FaultAction =
@@ -81,7 +83,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
         break;
       }
     }
-    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: { ...req.headers }, rule: ruleIndex });
+    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: { ...req.headers }, rule: ruleIndex, at: Date.now() });
     const action = ruleIndex === undefined ? undefined : (rules[ruleIndex] as LiveRule).rule.action;
 
     if (action?.kind === 'status') {

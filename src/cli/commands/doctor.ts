@@ -3,10 +3,8 @@
 
 import { gzipSync } from 'node:zlib';
 import type { Command } from 'commander';
-import { nativeInfo } from '../../inflate/native.js';
 import { VERSION } from '../../version.js';
-import { buildZtoc } from '../../ztoc/build.js';
-import { out, printJson } from '../io.js';
+import type { Terminal } from '../io.js';
 
 /** An empty tar (two zero blocks), gzipped: the smallest layer that goes through the checkpointing inflater. */
 async function* emptyLayer(): AsyncGenerator<Uint8Array> {
@@ -19,12 +17,13 @@ function libc(): string {
   return glibc ? `glibc ${glibc}` : 'musl';
 }
 
-export function registerDoctor(program: Command): void {
+export function registerDoctor(program: Command, term: Terminal): void {
   program
     .command('doctor')
     .description('show which native addon and inflate engine this install uses, and test them')
     .option('--json', 'print JSON')
     .action(async (flags: { json?: boolean }) => {
+      const [{ nativeInfo }, { buildZtoc }] = await Promise.all([import('../../inflate/native.js'), import('../../ztoc/build.js')]);
       const addon = nativeInfo();
       const r = await buildZtoc(emptyLayer(), { thread: 'inline', layer: 'doctor self-test' });
       const report = {
@@ -38,9 +37,10 @@ export function registerDoctor(program: Command): void {
         selfTest: { ok: true, ztocBytes: r.bytes.length },
       };
       if (flags.json) {
-        printJson(report);
+        term.json(report);
         return;
       }
+      const { out } = term;
       out(`ztoc       ${report.version}`);
       out(`node       ${report.node} (${report.platform}, ${report.libc}, N-API ${report.napi})`);
       out(`addon      ${addon.origin === 'prebuild' ? 'prebuilt' : addon.origin === 'build' ? 'built here by node-gyp' : 'loaded from outside the package'}: ${addon.path}`);
