@@ -38,6 +38,8 @@ export type ZtocErrorCode =
   | 'REGISTRY_UNAUTHORIZED'
   | 'REGISTRY_DENIED'
   | 'REGISTRY_NOT_FOUND'
+  /** The registry does not offer the operation (e.g. deleting manifests: 405 / UNSUPPORTED). */
+  | 'REGISTRY_UNSUPPORTED'
   | 'REGISTRY_ERROR'
   | 'REGISTRY_NETWORK'
   | 'REGISTRY_PROTOCOL'

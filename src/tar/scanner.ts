@@ -277,9 +277,13 @@ class FieldCache {
 export class TarScanner {
   private readonly maxEntries: number;
   private readonly maxSpecial: number;
+  private readonly onEntry: ((e: TocEntry) => void) | undefined;
   private readonly entries: TocEntry[] = [];
-  private readonly lossy: LossyField[] = [];
-  private readonly sparse: SparseLayout[] = [];
+  private count = 0;
+  /** uid/gid values the zTOC can't hold, as entries are scanned (also in end()'s result). */
+  readonly lossy: LossyField[] = [];
+  /** Layouts of the PAX GNU sparse entries, as they are scanned (also in end()'s result). */
+  readonly sparse: SparseLayout[] = [];
 
   private state = S_HEADER;
   /** Uncompressed offset of the next byte not yet consumed (a straddling header block counts once whole). */
@@ -371,6 +375,7 @@ export class TarScanner {
   constructor(opts: TarScannerOptions = {}) {
     this.maxEntries = opts.maxEntries ?? 10_000_000;
     this.maxSpecial = opts.maxSpecialFileSize ?? 1 << 20;
+    this.onEntry = opts.onEntry;
     if (!(this.maxEntries >= 0) || !(this.maxSpecial >= 0)) {
       throw new ZtocError('INVALID_ARGUMENT', 'TarScanner limits must be non-negative numbers');
     }
@@ -941,7 +946,7 @@ export class TarScanner {
       fragmentBytes += len;
     }
     const pad = blockPadding(physical + mapBytes);
-    const layout: SparseLayout = { index: this.entries.length, physicalSize: physical, fragmentBytes, holeBeforeData, paddingZero: true };
+    const layout: SparseLayout = { index: this.count, physicalSize: physical, fragmentBytes, holeBeforeData, paddingZero: true };
     if (this.pushEntry(h, physical, pad, layout) && pad > 0) this.padWatch = layout;
   }
 
@@ -971,7 +976,7 @@ export class TarScanner {
     if (Number.isNaN(h.mode) || Number.isNaN(h.devmajor) || Number.isNaN(h.devminor)) {
       throw this.bad(`mode or device number of ${showName(name)} out of range`, hoff, name);
     }
-    const index = this.entries.length;
+    const index = this.count;
     if (index >= this.maxEntries) {
       throw new ZtocError('TAR_LIMIT', `tar archive has more than ${this.maxEntries} entries`, {
         offset: hoff,
@@ -983,7 +988,7 @@ export class TarScanner {
     if (d.gidWide !== null) this.lossy.push({ index, field: 'gid', value: d.gidWide, offset: d.gidOffset });
     if (sparse !== null) this.sparse.push(sparse);
     const dataOff = this.pos;
-    this.entries.push({
+    const entry: TocEntry = {
       name,
       type,
       offset: dataOff,
@@ -999,7 +1004,10 @@ export class TarScanner {
       devminor: h.devminor,
       xattrs: d.xattrs,
       headerOffset: this.entryStart,
-    });
+    };
+    this.count++;
+    if (this.onEntry !== undefined) this.onEntry(entry);
+    else this.entries.push(entry);
     this.entryStart = dataOff + skip + pad;
     this.pax = null;
     this.longName = '';

@@ -5,7 +5,7 @@
 
 import { ZtocError } from '../errors.js';
 import { utf8 } from './bytes.js';
-import type { EntryType, SparseLayout, TarScanResult, TocEntry } from './types.js';
+import type { EntryType, LossyField, SparseLayout, TarScanResult, TocEntry } from './types.js';
 
 const BLOCK = 512;
 
@@ -45,17 +45,55 @@ function modeMatchesType(e: TocEntry): boolean {
 }
 
 /**
- * Throws the first reason (in stream order) why SOCI's reader would reject or misread the zTOC of
- * this scan; returns when there is none. TAR_BAD_HEADER for archives that are corrupt, else
- * TAR_UNSUPPORTED_ENTRY (index skips such a layer), naming the entry, the field and its offset.
+ * The rule, entry by entry as the scanner reports them (nothing is kept but the previous entry).
+ * `lossy` and `sparse` are the scanner's lists, which it fills before it reports the entry. The
+ * first problem is kept in `failure`; end() adds what only the end of the archive decides.
  */
-export function checkSociReadable(scan: TarScanResult): void {
-  const { entries, lossy, sparse, archiveSize } = scan;
-  let li = 0;
-  let si = 0;
-  for (let k = 0; k < entries.length; k++) {
-    const e = entries[k]!;
-    if (k > 0) checkDerivedHeader(entries[k - 1]!, e);
+export class SociReadableCheck {
+  private prev: TocEntry | undefined;
+  private prevSparse: SparseLayout | undefined;
+  private index = 0;
+  private li = 0;
+  private si = 0;
+  failure: ZtocError | undefined;
+
+  constructor(
+    private readonly lossy: readonly LossyField[],
+    private readonly sparse: readonly SparseLayout[],
+  ) {}
+
+  next(e: TocEntry): void {
+    if (this.failure === undefined) {
+      try {
+        this.check(e);
+      } catch (err) {
+        if (!(err instanceof ZtocError)) throw err;
+        this.failure = err;
+      }
+    }
+    this.prev = e;
+    this.index++;
+  }
+
+  /** At the end of the archive: a sparse entry's trailing hole is readable only when it is the last. */
+  end(archiveSize: number): void {
+    if (this.failure !== undefined || this.prev === undefined || this.prevSparse === undefined) return;
+    try {
+      checkSparseTail(this.prev, this.prevSparse, true, archiveSize);
+    } catch (err) {
+      if (!(err instanceof ZtocError)) throw err;
+      this.failure = err;
+    }
+  }
+
+  private check(e: TocEntry): void {
+    const k = this.index;
+    const prev = this.prev;
+    if (prev !== undefined) {
+      if (this.prevSparse !== undefined) checkSparseTail(prev, this.prevSparse, false, 0);
+      checkDerivedHeader(prev, e);
+    }
+    this.prevSparse = undefined;
     // Go keeps a negative base-256 size on a header-only entry; SOCI's reader rejects it.
     if (e.size < 0) {
       throw new ZtocError('TAR_BAD_HEADER', `tar entry ${JSON.stringify(utf8(e.name))} (${e.type}) has a negative size (${e.size}); SOCI's zTOC reader rejects it`, {
@@ -64,8 +102,9 @@ export function checkSociReadable(scan: TarScanResult): void {
         entry: e.name,
       });
     }
-    for (; li < lossy.length && lossy[li]!.index === k; li++) {
-      const l = lossy[li]!;
+    const lossy = this.lossy;
+    for (; this.li < lossy.length && lossy[this.li]!.index === k; this.li++) {
+      const l = lossy[this.li]!;
       throw refuse(
         e,
         l.field,
@@ -84,8 +123,24 @@ export function checkSociReadable(scan: TarScanResult): void {
           `SOCI's reader fails the first read ("file attributes do not match tar header")`,
       );
     }
-    if (si < sparse.length && sparse[si]!.index === k) checkSparse(e, sparse[si++]!, k === entries.length - 1, archiveSize);
+    if (this.si < this.sparse.length && this.sparse[this.si]!.index === k) {
+      const s = this.sparse[this.si++]!;
+      checkSparse(e, s);
+      this.prevSparse = s;
+    }
   }
+}
+
+/**
+ * Throws the first reason (in stream order) why SOCI's reader would reject or misread the zTOC of
+ * this scan; returns when there is none. TAR_BAD_HEADER for archives that are corrupt, else
+ * TAR_UNSUPPORTED_ENTRY (index skips such a layer), naming the entry, the field and its offset.
+ */
+export function checkSociReadable(scan: TarScanResult): void {
+  const c = new SociReadableCheck(scan.lossy, scan.sparse);
+  for (const e of scan.entries) c.next(e);
+  c.end(scan.archiveSize);
+  if (c.failure !== undefined) throw c.failure;
 }
 
 /**
@@ -117,9 +172,10 @@ function checkDerivedHeader(prev: TocEntry, e: TocEntry): void {
 /**
  * SOCI serves a PAX GNU sparse entry as the stored bytes [offset, offset + size): that equals the
  * file Go reads only when no hole lies before stored data, the stored bytes are exactly the
- * fragments, and a hole at the end falls on zero bytes inside the archive (padding, end blocks).
+ * fragments, and a hole at the end falls on zero bytes inside the archive (padding, end blocks):
+ * checkSparseTail, once it is known whether the entry is the last.
  */
-function checkSparse(e: TocEntry, s: SparseLayout, last: boolean, archiveSize: number): void {
+function checkSparse(e: TocEntry, s: SparseLayout): void {
   if (s.holeBeforeData >= 0) {
     throw refuse(
       e,
@@ -134,6 +190,9 @@ function checkSparse(e: TocEntry, s: SparseLayout, last: boolean, archiveSize: n
       { offset: e.headerOffset, offsetKind: 'uncompressed', entry: e.name },
     );
   }
+}
+
+function checkSparseTail(e: TocEntry, s: SparseLayout, last: boolean, archiveSize: number): void {
   if (s.fragmentBytes === e.size) return;
   if (!last || !s.paddingZero || e.offset + e.size > archiveSize) {
     throw refuse(

@@ -1,7 +1,8 @@
 // Owns the one-pass zTOC build. The layer is read once; this thread hashes the compressed bytes
-// (whole blob and per span) and scans tar headers in the inflated bytes, while a worker thread
-// inflates with checkpoints, so both cores work. Bytes cross threads through SharedArrayBuffer
-// slots (see protocol.ts). Nothing touches disk and nothing is inflated twice.
+// (whole blob, unless the source verifies itself, and per span) and scans tar headers in the
+// inflated bytes, while a worker thread inflates with checkpoints, so both cores work. Bytes cross
+// threads through SharedArrayBuffer slots (see protocol.ts). Nothing touches disk and nothing is
+// inflated twice.
 
 import { createHash } from 'node:crypto';
 import type { Worker } from 'node:worker_threads';
@@ -13,6 +14,7 @@ import { DEFAULT_BUILD_TOOL_ID, DEFAULT_SPAN_SIZE, type Ztoc } from './model.js'
 import { deserializeError, type FromWorker, type ToWorker } from './protocol.js';
 import { sharedPool, type WorkerPool } from './pool.js';
 import { SpanHasher } from './spans.js';
+import { verifiedDigestOf } from './source.js';
 
 export { DEFAULT_BUILD_TOOL_ID };
 const CHUNK_SIZE = 1 << 20;
@@ -33,7 +35,10 @@ export interface BuildOptions {
   declaredBy?: string;
   /** Layer digest or name, for error messages. */
   layer?: string;
-  /** Verify the blob against these before the zTOC is produced. */
+  /**
+   * Verify the blob against these before the zTOC is produced. A source marked as verifying this
+   * digest itself (verifiedSource) is not hashed again: its clean end is the proof.
+   */
   expectedDigest?: string;
   expectedSize?: number;
   /** Inflate on a worker thread (default) or on this thread. */
@@ -265,7 +270,10 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
   const t0 = performance.now();
   const spanSize = opts.spanSize ?? DEFAULT_SPAN_SIZE;
   if (!Number.isSafeInteger(spanSize) || spanSize < 0) throw new ZtocError('INVALID_ARGUMENT', `span size must be a non-negative integer, got ${spanSize}`);
-  const blobHash = createHash('sha256');
+  // Each byte is hashed once per digest: the span hasher always, the blob hash unless the source
+  // already checks the very digest we were asked to verify.
+  const trusted = opts.expectedDigest !== undefined && verifiedDigestOf(source) === opts.expectedDigest;
+  const blobHash = trusted ? undefined : createHash('sha256');
   const spans = new SpanHasher();
   let total = 0;
   let sent = 0;
@@ -332,7 +340,7 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
     for await (const chunk of source) {
       if (failure !== undefined) break;
       if (chunk.length === 0) continue;
-      blobHash.update(chunk);
+      blobHash?.update(chunk);
       total += chunk.length;
       if (kind === undefined) {
         // Sniff (or check the declared kind) from the first 512 bytes, then replay what was held back.
@@ -358,7 +366,7 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
     packer.send();
     await packer.drained();
     if (failure !== undefined) throw failure;
-    const layerDigest = `sha256:${blobHash.digest('hex')}`;
+    const layerDigest = blobHash === undefined ? opts.expectedDigest! : `sha256:${blobHash.digest('hex')}`;
     checkExpected(layerDigest, total, opts);
     let summary: InflateSummary | undefined;
     if (kind === 'gzip') {

@@ -3,10 +3,10 @@
 // the span digests into zTOC bytes. Inflation itself runs on a worker (worker.ts) or inline.
 
 import { TarScanner } from '../tar/scanner.js';
-import { checkSociReadable } from '../tar/soci-rules.js';
-import type { TocEntry } from '../tar/types.js';
-import { encodeTarZinfo, encodeZtoc } from './encode.js';
-import { ZTOC_VERSION, type Ztoc } from './model.js';
+import { SociReadableCheck } from '../tar/soci-rules.js';
+import { encodeTarZinfo, encodeZtocFrom, type ZtocHead } from './encode.js';
+import { EntryLog } from './entry-log.js';
+import { ZTOC_VERSION } from './model.js';
 
 export type LayerKind = 'gzip' | 'tar';
 
@@ -27,7 +27,16 @@ export interface FinishInput {
 
 /** Collects the TOC from uncompressed bytes and assembles the zTOC at the end. */
 export class TocAssembler {
-  private readonly scanner = new TarScanner();
+  // Entries go straight into an off-heap log (entry-log.ts): none stays alive as a JS object.
+  private readonly log = new EntryLog();
+  private readonly scanner: TarScanner = new TarScanner({
+    onEntry: (e) => {
+      this.readable.next(e);
+      this.log.add(e);
+    },
+  });
+  // Would SOCI's reader serve this TOC? (src/tar/soci-rules.ts, docs/tar-rules.md)
+  private readonly readable = new SociReadableCheck(this.scanner.lossy, this.scanner.sparse);
 
   constructor(readonly kind: LayerKind, private readonly spanSize: number) {}
 
@@ -39,27 +48,27 @@ export class TocAssembler {
   /** Serialises the zTOC; `inflate` is undefined for uncompressed layers. */
   encode(inflate: InflateSummary | undefined, input: FinishInput): { bytes: Uint8Array; inflatedSize: number; spans: number; files: number } {
     const r = this.scanner.end();
-    checkSociReadable(r); // the zTOC must be one SOCI's reader serves correctly (src/tar/soci-rules.ts)
-    const z = assemble(this.kind, r.entries, r.archiveSize, inflate, input, this.spanSize);
-    return { bytes: encodeZtoc(z), inflatedSize: inflate?.inflatedSize ?? input.compressedSize, spans: z.maxSpanId + 1, files: z.entries.length };
+    // Reported only now, as before, so that inflate and tar errors keep precedence.
+    this.readable.end(r.archiveSize);
+    if (this.readable.failure !== undefined) throw this.readable.failure;
+    const z = assemble(this.kind, r.archiveSize, inflate, input, this.spanSize);
+    return { bytes: encodeZtocFrom(z, this.log), inflatedSize: inflate?.inflatedSize ?? input.compressedSize, spans: z.maxSpanId + 1, files: this.log.count };
   }
 }
 
 function assemble(
   kind: LayerKind,
-  entries: TocEntry[],
   archiveSize: number,
   inflate: InflateSummary | undefined,
   input: FinishInput,
   spanSize: number,
-): Ztoc {
+): ZtocHead {
   const { spanDigests, compressedSize, buildToolId } = input;
   const common = {
     version: ZTOC_VERSION,
     buildToolIdentifier: buildToolId,
     compressedArchiveSize: compressedSize,
     uncompressedArchiveSize: archiveSize,
-    entries,
     spanDigests,
   };
   if (kind === 'gzip') {
