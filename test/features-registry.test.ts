@@ -34,7 +34,7 @@ before(async () => {
   work = tempDir('ztoc-features-');
   const golden = join(work, 'golden-layout');
   await writeLayoutImage(golden, GOLDEN.map((g) => ({ path: goldenLayer(g), tree: '' })), 'g1');
-  skopeoPush(golden, 'g1', reg.host, 'golden');
+  for (const name of ['golden', 'golden-ix', 'golden-bf']) skopeoPush(golden, 'g1', reg.host, name);
   const small = join(work, 'small-layout');
   await writeLayoutImage(small, makeSmallLayers(work, 'rm'), 'v1');
   for (const repo of ['rm', 'race', 'prune', 'tiny']) skopeoPush(small, 'v1', reg.host, repo);
@@ -262,6 +262,64 @@ test('backfill --prune removes indexes with another span size or other settings,
   assert.equal(again.code, 0, again.stderr);
   assert.deepEqual((await fallbackEntries(r, img.descriptor.digest)).map((e) => e.digest), entries);
   await r.close();
+});
+
+/** The disable-xattrs annotation of each zTOC and the bytes of each prefetch artifact of a SOCI index, read back from the registry. */
+async function sociOptionsOf(r: Repository, index: string): Promise<{ disableXattrs: Array<string | undefined>; prefetches: string[] }> {
+  const info = parseSociIndex((await r.fetchManifest(index)).bytes);
+  const disableXattrs = info.ztocs.map((z) => z.ztoc.annotations?.['com.amazon.soci.disable-xattrs']);
+  const prefetches = await Promise.all(info.prefetches.map(async (d) => (await r.fetchBlobBytes(d)).toString()));
+  return { disableXattrs, prefetches };
+}
+
+test('backfill --optimizations xattr and prefetch files push what ztoc index pushes; a rerun pushes nothing; other settings are not done', async () => {
+  const bf = repo('golden-bf');
+  const subject = (await bf.resolve('g1')).descriptor.digest;
+  const json = join(work, 'bf-prefetch.json');
+  writeFileSync(json, JSON.stringify(['/package/package.json']));
+  const common = ['--span-size', '1MiB', '--min-layer-size', '0'];
+  const soci = ['--optimizations', 'xattr', '--prefetch-file', '/dir/numbers.txt', '--prefetch-files-json', json];
+  const ix = runCli(['index', `${reg.host}/golden-ix:g1`, ...common, ...soci, '-q']);
+  assert.equal(ix.code, 0, ix.stderr);
+  const want = await sociOptionsOf(repo('golden-ix'), ix.stdout.toString().trim());
+  assert.deepEqual(want.disableXattrs, ['true', undefined, 'true']);
+  assert.equal(want.prefetches.length, 2);
+
+  const repos = join(work, 'bf-repos.txt');
+  writeFileSync(repos, 'golden-bf\n');
+  const state = join(work, 'bf-state.jsonl');
+  const backfillWith = (flags: string[]): { totals: { byOutcome: Record<string, number>; blobs: { pushed: number } }; journal?: { otherSettings: number }; settings: Record<string, unknown> } => {
+    const res = runCli(['backfill', reg.host, '--repos', repos, '--state', state, ...common, ...flags, '--json'], { timeoutMs: 60_000 });
+    assert.equal(res.code, 0, res.stderr);
+    return JSON.parse(res.stdout.toString());
+  };
+  const first = backfillWith(soci);
+  assert.deepEqual(first.totals.byOutcome, { indexed: 1 });
+  assert.deepEqual(first.settings['optimizations'], ['xattr']);
+  assert.deepEqual(first.settings['prefetchPaths'], ['/dir/numbers.txt', '/package/package.json']);
+  const entries = (await fallbackEntries(bf, subject)).map((e) => e.digest);
+  assert.equal(entries.length, 1);
+  assert.deepEqual(await sociOptionsOf(bf, entries[0]!), want, 'backfill pushed what ztoc index pushes');
+
+  // The same flags: done in the journal; without the journal, the identical index is found. Nothing is pushed.
+  assert.deepEqual(backfillWith(soci).totals.byOutcome, { state: 1 });
+  const noState = runCli(['backfill', reg.host, '--repos', repos, ...common, ...soci, '--json'], { timeoutMs: 60_000 });
+  assert.equal(noState.code, 0, noState.stderr);
+  const ns = JSON.parse(noState.stdout.toString()) as { totals: { byOutcome: Record<string, number>; blobs: { pushed: number } } };
+  assert.deepEqual(ns.totals.byOutcome, { exists: 1 });
+  assert.equal(ns.totals.blobs.pushed, 0);
+  assert.deepEqual((await fallbackEntries(bf, subject)).map((e) => e.digest), entries);
+
+  // Without the optimization: other settings for the journal, a new index, and --prune removes the xattr one.
+  const other = backfillWith(['--prefetch-file', '/dir/numbers.txt', '--prefetch-files-json', json, '--prune']);
+  assert.equal(other.journal?.otherSettings, 1, 'the first run\'s line is under other settings');
+  assert.deepEqual(other.totals.byOutcome, { indexed: 1 });
+  const now = (await fallbackEntries(bf, subject)).map((e) => e.digest);
+  assert.equal(now.length, 1);
+  assert.notEqual(now[0], entries[0]);
+  assert.deepEqual(await sociOptionsOf(bf, now[0]!), { disableXattrs: [undefined, undefined, undefined], prefetches: want.prefetches });
+  assert.equal(runCli(['backfill', reg.host, '--repos', repos, '--optimizations', 'fast', '--dry-run']).code, 2);
+  await bf.close();
 });
 
 test('no layer above --min-layer-size: said so, exit 0, nothing pushed; --min-layer-size 0 indexes every layer', async () => {

@@ -7,6 +7,7 @@ import type { Platform } from '../oci/types.js';
 import type { RegistryClient } from '../registry/client.js';
 import { Repository } from '../registry/repository.js';
 import type { SociIndexVersion } from '../soci/index.js';
+import type { Optimization } from '../soci/optimizations.js';
 import type { WorkerPool } from '../ztoc/pool.js';
 import type { ZtocStore } from './backfill-cache.js';
 import { countSkips, describeSkips, newRecord, type BlobCounts, type ImageRecord, type SkipLabels } from './backfill-report.js';
@@ -23,6 +24,8 @@ export interface ImageJob {
   indexVersion: SociIndexVersion;
   buildToolId: string;
   tagSuffix: string;
+  optimizations: readonly Optimization[];
+  prefetchPaths: readonly string[];
   platforms: Platform[] | 'all' | undefined;
   force: boolean;
   /** v1: remove the image's other SOCI indexes whose settings differ from the run's (remove.ts pruneIndexes). */
@@ -57,6 +60,8 @@ export async function indexCandidate(c: Candidate, job: ImageJob): Promise<Image
       ...(job.indexVersion === 'v2' ? { tag: tags[0]! } : {}),
       force: job.force,
       buildToolId: job.buildToolId,
+      optimizations: job.optimizations,
+      prefetchPaths: job.prefetchPaths,
       concurrency: job.layerConcurrency,
       ...(job.pool ? { pool: job.pool } : {}),
       ztocCache: job.cache.forRepository(c.repo),

@@ -1,8 +1,8 @@
 // Owns the backfill journal (`--state FILE`): append-only JSON lines, one per finished image, each written with one
 // write() and fsync'd before the image counts as finished, so a crash loses at most the images in flight. Read at
 // start: the last line of an image wins; done and skipped images are not retried, failed ones are. Lines written
-// under other settings (span size, min layer size, platforms, index version, build tool) are ignored, and so is a
-// torn last line.
+// under other settings (span size, min layer size, platforms, index version, build tool, optimizations, prefetch
+// files) are ignored, and so is a torn last line.
 
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync, existsSync } from 'node:fs';
 import { dirname } from 'node:path';

@@ -1,6 +1,6 @@
 // Owns `ztoc backfill`: index every selected image of one registry, as a batch that is safe to start, stop, rerun and
 // split across machines. Selection and sharding come from backfill-select.ts; each image is one indexImage call
-// (idempotent: an existing SOCI index with the same span size means one referrers lookup and nothing pushed); a
+// (idempotent: an existing SOCI index with the same span size, or with optimizations or prefetch files a byte-identical one, means one referrers lookup and nothing pushed); a
 // JSONL journal (backfill-state.ts) makes restarts skip finished work; a shared zTOC cache (backfill-cache.ts) builds
 // a layer that appears in many repositories once and mounts its zTOC into the others. All images share one
 // RegistryClient (connections, tokens, per-host backoff, the rate limiter of backfill-rate.ts) and one WorkerPool.
@@ -12,6 +12,7 @@ import { formatPlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/types.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { SociIndexVersion } from '../soci/index.js';
+import type { Optimization } from '../soci/optimizations.js';
 import { DEFAULT_BUILD_TOOL_ID } from '../ztoc/build.js';
 import { DEFAULT_SPAN_SIZE } from '../ztoc/model.js';
 import type { WorkerPool } from '../ztoc/pool.js';
@@ -65,6 +66,10 @@ export interface BackfillOptions {
   /** v1: after indexing an image, remove its other SOCI indexes whose span size or build settings differ (remove.ts). */
   prune?: boolean;
   buildToolId?: string;
+  /** SOCI `--optimizations` for every image's index (index-types.ts IndexOptions). */
+  optimizations?: readonly Optimization[];
+  /** SOCI `--prefetch-file` paths for every image's index (index-types.ts IndexOptions). */
+  prefetchPaths?: readonly string[];
   /** Aborting stops starting new images; images in flight finish and are recorded. */
   signal?: AbortSignal;
   /** Live counters, updated as the run goes (for a progress line). */
@@ -136,6 +141,8 @@ interface RunSettings {
   indexVersion: SociIndexVersion;
   buildToolId: string;
   tagSuffix: string;
+  optimizations: readonly Optimization[];
+  prefetchPaths: readonly string[];
   /** Recorded in the report; their fingerprint keys the journal. */
   settings: Record<string, unknown>;
   key: string;
@@ -153,6 +160,8 @@ function runSettings(o: BackfillOptions): RunSettings {
     indexVersion: o.indexVersion ?? 'v1',
     buildToolId: o.buildToolId ?? DEFAULT_BUILD_TOOL_ID,
     tagSuffix,
+    optimizations: [...new Set(o.optimizations ?? [])].sort(),
+    prefetchPaths: o.prefetchPaths ?? [],
   } as const;
   const settings: Record<string, unknown> = {
     registry: o.registry,
@@ -162,6 +171,10 @@ function runSettings(o: BackfillOptions): RunSettings {
     indexVersion: r.indexVersion,
     buildToolId: r.buildToolId,
     ...(r.indexVersion === 'v2' ? { tagSuffix } : {}),
+    // Only when set, so that journals written before these options existed keep their key. Prefetch paths keep their
+    // order: it is the order of the artifacts' files.
+    ...(r.optimizations.length > 0 ? { optimizations: r.optimizations } : {}),
+    ...(r.prefetchPaths.length > 0 ? { prefetchPaths: r.prefetchPaths } : {}),
   };
   return { ...r, settings, key: settingsKey(settings) };
 }
@@ -258,6 +271,8 @@ function imageJob(o: BackfillOptions, run: RunSettings, cache: ZtocStore, blobs:
     indexVersion: run.indexVersion,
     buildToolId: run.buildToolId,
     tagSuffix: run.tagSuffix,
+    optimizations: run.optimizations,
+    prefetchPaths: run.prefetchPaths,
     platforms: o.platforms,
     force: Boolean(o.force),
     prune: Boolean(o.prune),

@@ -7,10 +7,10 @@ import { availableParallelism } from 'node:os';
 import { ZtocError } from '../../errors.js';
 import type { BackfillReport, ImageRecord } from '../../jobs/backfill.js';
 import { DEFAULT_DISK_CACHE_BYTES, DEFAULT_MEMORY_CACHE_BYTES, DEFAULT_V2_TAG_SUFFIX } from '../../jobs/defaults.js';
-import { addIndexFlags, addRegistryFlags, collect, countArg, indexSettings, registryOptions, sizeArg, type IndexFlags, type RegistryFlags } from '../flags.js';
+import { addIndexFlags, addRegistryFlags, addSociOptionFlags, collect, countArg, indexSettings, registryOptions, sizeArg, sociOptions, type IndexFlags, type RegistryFlags, type SociOptionFlags } from '../flags.js';
 import { formatBytes, type Terminal } from '../io.js';
 
-interface BackfillFlags extends IndexFlags, RegistryFlags {
+interface BackfillFlags extends IndexFlags, SociOptionFlags, RegistryFlags {
   repos?: string;
   match?: string[];
   shard?: string;
@@ -41,7 +41,7 @@ function checkRegistry(r: string): string {
 const OUTCOME_ORDER = ['indexed', 'exists', 'no-ztocs', 'no-platform', 'not-an-image', 'state', 'dry-run', 'not-run', 'failed'] as const;
 const OUTCOME_TEXT: Record<(typeof OUTCOME_ORDER)[number], string> = {
   indexed: 'SOCI index pushed',
-  exists: 'already indexed (same span size)',
+  exists: 'already indexed (same settings)',
   'no-ztocs': 'no layer needs a zTOC',
   'no-platform': 'no matching platform',
   'not-an-image': 'not an image / tag gone',
@@ -134,11 +134,13 @@ export function registerBackfill(program: Command, term: Terminal): void {
   addIndexFlags(cmd, 'a new image index under <tag><suffix>')
     .option('--tag-suffix <suffix>', 'v2: the SOCI-enabled index of repo:tag is pushed as repo:<tag><suffix>', DEFAULT_V2_TAG_SUFFIX)
     .option('--prune', "v1: remove each image's other SOCI indexes whose span size or build settings differ from this run's");
+  addSociOptionFlags(cmd);
   addRegistryFlags(cmd, term).action(async (registryArg: string, flags: BackfillFlags) => {
     const registry = checkRegistry(registryArg);
     if (flags.keepGoing && flags.failFast) throw new ZtocError('INVALID_ARGUMENT', '--keep-going and --fail-fast exclude each other');
     const rps = flags.rps === undefined ? 0 : Number(flags.rps);
     if (!(rps >= 0) || !Number.isFinite(rps)) throw new ZtocError('INVALID_ARGUMENT', `--rps must be a non-negative number`);
+    const soci = await sociOptions(flags);
     const [{ backfill, backfillFailed, BackfillProgress }, { ZtocStore }, { ThrottledClient }, { parseReposFile, parseShard }, { WorkerPool }, { readFile }, { atomicWriteFile }] =
       await Promise.all([
         import('../../jobs/backfill.js'),
@@ -211,6 +213,7 @@ export function registerBackfill(program: Command, term: Terminal): void {
         dryRun: Boolean(flags.dryRun),
         ...(platforms !== undefined ? { platforms } : {}),
         ...settings,
+        ...soci,
         tagSuffix: flags.tagSuffix,
         prune: Boolean(flags.prune),
         signal: stop.signal,
