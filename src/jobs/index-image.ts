@@ -20,6 +20,7 @@ import { convertToSociV2Index } from '../soci/convert.js';
 import { buildZtoc, DEFAULT_BUILD_TOOL_ID, type BuildResult } from '../ztoc/build.js';
 import { DEFAULT_SPAN_SIZE } from '../ztoc/model.js';
 import type { WorkerPool } from '../ztoc/pool.js';
+import type { Engine, EngineChoice } from '../inflate/native.js';
 import { limiter } from './limit.js';
 
 export const DEFAULT_MIN_LAYER_SIZE = 10 * 1024 * 1024;
@@ -39,6 +40,8 @@ export interface IndexOptions {
   dryRun?: boolean;
   buildToolId?: string;
   pool?: WorkerPool;
+  /** Inflate engine for the zTOC builds (default 'auto'). */
+  engine?: EngineChoice;
   /** zTOCs shared with other indexImage calls (a registry backfill): built once, pushed by mount where possible. */
   ztocCache?: ZtocCache;
   onEvent?: (e: IndexEvent) => void;
@@ -63,6 +66,8 @@ export interface ZtocRecord {
   spans: number;
   files: number;
   seconds: number;
+  /** The inflate engine that built it (absent when reused). */
+  engine?: Engine | 'none';
   /** Taken from IndexOptions.ztocCache instead of being built (the layer was not read). */
   reused?: true;
 }
@@ -271,6 +276,7 @@ export async function indexImage(store: ImageStore, reference: string | undefine
           expectedDigest: layer.digest,
           expectedSize: layer.size,
           ...(opts.pool ? { pool: opts.pool } : {}),
+          ...(opts.engine ? { engine: opts.engine } : {}),
           onProgress: (bytes) => emit({ type: 'layer-progress', layer: layer.digest, bytes, size: layer.size }),
         });
         emit({ type: 'layer-done', layer: layer.digest, ztoc: r.digest, seconds: r.seconds, size: layer.size });
@@ -345,6 +351,7 @@ export async function indexImage(store: ImageStore, reference: string | undefine
           spans: b.ztoc.maxSpanId + 1,
           files: b.ztoc.entries.length,
           seconds: b.seconds,
+          engine: b.engine,
         });
       }
     }

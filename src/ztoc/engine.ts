@@ -3,6 +3,7 @@
 // the span digests into zTOC bytes. Inflation itself runs on a worker (worker.ts) or inline.
 
 import { ZtocError } from '../errors.js';
+import type { Engine } from '../inflate/native.js';
 import { TarScanner, utf8 } from '../tar/scanner.js';
 import type { TocEntry } from '../tar/types.js';
 import { encodeTarZinfo, encodeZtoc } from './encode.js';
@@ -16,6 +17,8 @@ export interface InflateSummary {
   blob: Uint8Array;
   inflatedSize: number;
   members: number;
+  /** The inflate engine that ran. */
+  engine: Engine;
 }
 
 /** What the driver knows only at the end: span digests (it hashes) and the blob size. */

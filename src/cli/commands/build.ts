@@ -7,12 +7,14 @@ import { buildZtoc, DEFAULT_BUILD_TOOL_ID } from '../../ztoc/build.js';
 import { readFileChunks } from '../../ztoc/source.js';
 import { DEFAULT_SPAN_SIZE } from '../../ztoc/model.js';
 import { ZtocError } from '../../errors.js';
+import type { EngineChoice } from '../../inflate/native.js';
 import { formatBytes, log, out, parseSize, printJson, Progress, rate } from '../io.js';
 
 interface BuildFlags {
   output?: string;
   spanSize: string;
   buildToolId: string;
+  engine: string;
   json?: boolean;
 }
 
@@ -24,6 +26,7 @@ export function registerBuild(program: Command): void {
     .option('-o, --output <file>', 'where to write the zTOC (default: <layer>.ztoc; - for stdout)')
     .option('--span-size <bytes>', 'span size (e.g. 4194304 or 4MiB)', String(DEFAULT_SPAN_SIZE))
     .option('--build-tool-id <id>', 'build tool identifier written into the zTOC', DEFAULT_BUILD_TOOL_ID)
+    .option('--engine <auto|fast|zlib>', 'inflate engine (env ZTOC_ENGINE)', process.env.ZTOC_ENGINE ?? 'auto')
     .option('--json', 'print the summary as JSON')
     .action(async (layer: string, flags: BuildFlags) => {
       const spanSize = parseSize(flags.spanSize);
@@ -37,6 +40,7 @@ export function registerBuild(program: Command): void {
           spanSize,
           buildToolId: flags.buildToolId,
           kind: 'auto',
+          engine: flags.engine as EngineChoice,
           layer: layer === '-' ? 'stdin' : layer,
           onProgress: (n) => progress.update(`indexing ${layer}: ${formatBytes(n)}`),
         });
@@ -48,6 +52,7 @@ export function registerBuild(program: Command): void {
           layer,
           layerDigest: r.layerDigest,
           format: r.kind,
+          engine: r.engine,
           output,
           ztocDigest: r.digest,
           ztocSize: r.bytes.length,

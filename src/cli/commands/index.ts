@@ -7,6 +7,7 @@ import { DEFAULT_MIN_LAYER_SIZE, indexImage, type IndexEvent, type IndexResult }
 import { DEFAULT_BUILD_TOOL_ID } from '../../ztoc/build.js';
 import { DEFAULT_SPAN_SIZE } from '../../ztoc/model.js';
 import { ZtocError } from '../../errors.js';
+import type { EngineChoice } from '../../inflate/native.js';
 import type { Platform } from '../../oci/types.js';
 import { formatBytes, log, out, parseSize, printJson, Progress, rate } from '../io.js';
 import { addRegistryFlags, collectPlatform, registryOptions, type RegistryFlags } from '../registry-flags.js';
@@ -22,6 +23,7 @@ interface IndexFlags extends RegistryFlags {
   force?: boolean;
   dryRun?: boolean;
   buildToolId: string;
+  engine: string;
   json?: boolean;
   quiet?: boolean;
 }
@@ -67,6 +69,7 @@ export function registerIndex(program: Command): void {
     .option('--force', 'rebuild even when a SOCI index with the same span size exists')
     .option('--dry-run', 'build everything, push nothing')
     .option('--build-tool-id <id>', 'build tool identifier', DEFAULT_BUILD_TOOL_ID)
+    .option('--engine <auto|fast|zlib>', 'inflate engine (env ZTOC_ENGINE)', process.env.ZTOC_ENGINE ?? 'auto')
     .option('--json', 'print the result as JSON')
     .option('-q, --quiet', 'print only the SOCI index digests');
   addRegistryFlags(cmd).action(async (image: string, flags: IndexFlags) => {
@@ -100,6 +103,7 @@ export function registerIndex(program: Command): void {
         force: Boolean(flags.force),
         dryRun: Boolean(flags.dryRun),
         buildToolId: flags.buildToolId,
+        engine: flags.engine as EngineChoice,
         onEvent,
       });
       progress.stop();
