@@ -4,16 +4,17 @@
 // one fresh `dist/bench/probe.js build LAYER` process, which prints its peak RSS. The table shows
 // that RSS stays flat: only the zTOC itself (one 32 KiB window per span) grows with the layer.
 //
-// SCALE_SIZES overrides the uncompressed sizes (default "100MB,1GB,4GB"; units B, KB, MB, GB, MiB,
-// GiB). SCALE_SPAN sets the span size (default: the zTOC default, 4 MiB).
+// SCALE_SIZES overrides the uncompressed sizes (default "100MB,1GB,4GB", with BENCH_QUICK=1 "100MB";
+// units B, KB, MB, GB, MiB, GiB). SCALE_SPAN sets the span size (default: the zTOC default, 4 MiB).
 
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, renameSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, renameSync, statSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
+import { walkFiles } from './files.js';
 import { native } from '../src/inflate/native.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -43,40 +44,24 @@ function realBytesPool(): Buffer {
   const want = 64 << 20;
   const pool = Buffer.alloc(want);
   let fill = 0;
-  const walk = (d: string, depth: number): void => {
-    if (fill >= want || depth > 6) return;
-    let names: string[];
-    try {
-      names = readdirSync(d).sort();
-    } catch {
-      return;
-    }
-    for (const n of names) {
-      if (fill >= want) return;
-      const p = join(d, n);
-      let st;
+  walkFiles(
+    ['/usr/lib'],
+    (p, size) => {
+      if (size === 0) return true;
       try {
-        st = statSync(p, { throwIfNoEntry: false });
-      } catch {
-        continue;
-      }
-      if (st === undefined) continue;
-      if (st.isDirectory()) walk(p, depth + 1);
-      else if (st.isFile() && st.size > 0) {
+        const fd = openSync(p, 'r');
         try {
-          const fd = openSync(p, 'r');
-          try {
-            fill += readSync(fd, pool, fill, Math.min(st.size, want - fill), 0);
-          } finally {
-            closeSync(fd);
-          }
-        } catch {
-          // unreadable: skip
+          fill += readSync(fd, pool, fill, Math.min(size, want - fill), 0);
+        } finally {
+          closeSync(fd);
         }
+      } catch {
+        // unreadable: skip
       }
-    }
-  };
-  walk('/usr/lib', 0);
+      return fill < want;
+    },
+    6,
+  );
   if (fill < 1 << 20) {
     // No /usr/lib to speak of: fall back to compressible synthetic text.
     const words = Buffer.from('layer span checkpoint window inflate digest registry manifest tar gzip ');
@@ -170,7 +155,7 @@ function run(layer: string): Probe {
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Probe;
 }
 
-const sizes = (process.env['SCALE_SIZES'] ?? '100MB,1GB,4GB').split(',').filter((s) => s.trim() !== '').map(parseSize);
+const sizes = (process.env['SCALE_SIZES'] ?? (process.env['BENCH_QUICK'] === '1' ? '100MB' : '100MB,1GB,4GB')).split(',').filter((s) => s.trim() !== '').map(parseSize);
 mkdirSync(dir, { recursive: true });
 let pool: Buffer | undefined;
 const rows: string[] = [];

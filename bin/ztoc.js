@@ -1,6 +1,12 @@
 #!/usr/bin/env node
-// ztoc's executable: runs the compiled CLI (npm ci builds it into dist/).
-import { main } from '../dist/src/cli/main.js';
-
-const code = await main(process.argv);
-process.exitCode = code;
+// ztoc's executable: runs the compiled CLI (npm ci builds it into dist/). A bare `--version` is answered
+// before commander and the command declarations load: it is what scripts and health checks call most,
+// and it must cost no more than Node's own start (issue 12). Everything else goes through the CLI.
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+  const { VERSION } = await import('../dist/src/version.js');
+  process.stdout.write(`${VERSION}\n`);
+} else {
+  const { main } = await import('../dist/src/cli/main.js');
+  process.exitCode = await main(process.argv);
+}

@@ -28,6 +28,8 @@ export type ZtocErrorCode =
   | 'SIZE_MISMATCH'
   | 'MANIFEST_INVALID'
   | 'MANIFEST_TOO_LARGE'
+  /** The reference names an artifact that is neither an image manifest nor an image index: nothing to index. */
+  | 'NOT_AN_IMAGE'
   | 'PLATFORM_NOT_FOUND'
   | 'REFERENCE_INVALID'
   | 'LAYOUT_INVALID'
@@ -35,10 +37,17 @@ export type ZtocErrorCode =
   | 'REGISTRY_UNAUTHORIZED'
   | 'REGISTRY_DENIED'
   | 'REGISTRY_NOT_FOUND'
+  /** The registry does not offer the operation (e.g. deleting manifests: 405 / UNSUPPORTED). */
+  | 'REGISTRY_UNSUPPORTED'
   | 'REGISTRY_ERROR'
   | 'REGISTRY_NETWORK'
   | 'REGISTRY_PROTOCOL'
   | 'CREDENTIALS'
+  /** The registry does not list its repositories (`_catalog`) to this client; name the repositories instead. */
+  | 'CATALOG_UNAVAILABLE'
+  // jobs
+  /** A backfill finished with failed images, or stopped before starting every image. */
+  | 'BACKFILL_INCOMPLETE'
   // generic
   | 'INVALID_ARGUMENT'
   | 'IO'

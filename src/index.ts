@@ -17,7 +17,7 @@ export { TarScanner, utf8, byteString, type TocEntry, type ByteString } from './
 // SOCI indexes and OCI
 export * from './soci/index.js';
 export { convertToSociV2Index } from './soci/convert.js';
-export { marshalManifest, marshalIndex, marshalDescriptor, goJsonString } from './soci/json.js';
+export { marshalManifest, marshalIndex, marshalDescriptor, goJsonString } from './oci/gojson.js';
 export * from './oci/types.js';
 export { parseReference, formatReference, type ImageReference } from './oci/reference.js';
 export { parsePlatform, formatPlatform, hostPlatform, matchPlatform } from './oci/platform.js';
@@ -33,4 +33,5 @@ export { indexImage, findExistingIndex, DEFAULT_MIN_LAYER_SIZE, type IndexOption
 export { backfill, BackfillProgress, type BackfillOptions, type BackfillReport, type ImageRecord } from './jobs/backfill.js';
 export { ZtocStore } from './jobs/backfill-cache.js';
 export { ThrottledClient } from './jobs/backfill-rate.js';
-export { getFileFromImage, verifyImage, findSociIndexes, platformManifests } from './jobs/inspect.js';
+export { getFileFromImage, verifyImage, findSociIndexes } from './jobs/inspect.js';
+export { platformManifests, type PlatformManifest } from './jobs/platforms.js';

@@ -51,8 +51,12 @@ test('shards: stable, spread, and auto reads JOB_COMPLETION_INDEX / JOB_COMPLETI
   const counts = [0, 0, 0, 0];
   for (const k of keys) counts[shardOf(k, 4)]!++;
   for (const c of counts) assert.ok(c > 600 && c < 900, `uneven: ${counts.join(',')}`);
-  // sha256("repo@digest"), first 8 bytes big-endian, mod N: pinned so that shards stay stable across versions.
-  assert.equal(shardOf('app@sha256:0000', 1000), Number(BigInt(`0x${sha256Digest(Buffer.from('app@sha256:0000')).slice(7, 23)}`) % 1000n));
+  // sha256("repo@digest"), first 8 bytes big-endian, mod N: pinned to literals (computed with Python's hashlib:
+  // 7d3b9b51ab2d59c0 and 46dc19c059fc8120) so that shards stay stable across versions.
+  assert.equal(shardOf('app@sha256:0000', 1000), 992);
+  assert.equal(shardOf('app@sha256:0000', 7), 0);
+  assert.equal(shardOf(`team/svc@sha256:${'a'.repeat(64)}`, 1000), 424);
+  assert.equal(shardOf(`team/svc@sha256:${'a'.repeat(64)}`, 7), 2);
   assert.deepEqual(parseShard('2/5'), { index: 2, count: 5 });
   assert.deepEqual(parseShard('auto', { JOB_COMPLETION_INDEX: '3', JOB_COMPLETIONS: '8' }), { index: 3, count: 8 });
   assert.throws(() => parseShard('auto', {}), /JOB_COMPLETION_INDEX/);

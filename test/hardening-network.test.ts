@@ -146,11 +146,21 @@ test('500 and 502 without Retry-After, on the manifest and on layer GETs: retrie
 });
 
 test('502 and 500 with Retry-After (seconds and HTTP-date): waited for, then byte-identical zTOCs', async () => {
+  // One form per run: a Retry-After holds back the whole host (a per-host gate), so two in one run would hide each other.
+  // The proxy stamps each arrival; a retry must come no earlier than its Retry-After said (timers never fire early).
+  const gets = (layer: string): number[] => proxy.requests.filter((r) => r.method === 'GET' && r.url === blob(layer)).map((r) => r.at);
   proxy.addRule({ method: 'GET', path: blob(layers[0]!), times: 1, action: { kind: 'status', status: 502, headers: { 'retry-after': '1' } } });
-  proxy.addRule({ method: 'GET', path: blob(layers[1]!), times: 1, action: { kind: 'status', status: 500, headers: { 'retry-after': new Date(Date.now() + 1000).toUTCString() } } });
   assert.deepEqual(ztocs(await ztoc(['index', `${proxy.host}/${NAME}:v1`, ...common])), baseline);
-  const hits = proxy.requests.filter((r) => r.method === 'GET' && r.url.startsWith(`/v2/${NAME}/blobs/`) && layers.slice(0, 2).some((l) => r.url.endsWith(l)));
-  assert.ok(hits.length >= 4);
+  const [first0, retry0] = gets(layers[0]!);
+  assert.ok(retry0! - first0! >= 990, `retried ${retry0! - first0!} ms after "Retry-After: 1"`);
+
+  proxy.clearRules();
+  proxy.requests.length = 0;
+  // The HTTP-date is made when the request arrives, 2 s ahead; being whole seconds, it asks for a wait of 1–2 s.
+  proxy.addRule({ method: 'GET', path: blob(layers[1]!), times: 1, action: { kind: 'status', status: 500, retryAfterDateInMs: 2000 } });
+  assert.deepEqual(ztocs(await ztoc(['index', `${proxy.host}/${NAME}:v1`, ...common])), baseline);
+  const [first1, retry1] = gets(layers[1]!);
+  assert.ok(retry1! - first1! >= 990, `retried ${retry1! - first1!} ms after a Retry-After date 1–2 s ahead`);
 });
 
 test('a persistent 500 fails clearly (exit 1, the status and the URL), and nothing is written', async () => {

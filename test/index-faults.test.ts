@@ -6,6 +6,7 @@
 
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRegistry, type RunningRegistry } from './helpers/registry.js';
@@ -212,6 +213,18 @@ test('a stalled layer body (library, 500 ms body timeout) is resumed and the zTO
   assert.equal(reqs.length, 2, JSON.stringify(reqs.map((r) => r.headers.range)));
   assert.equal(reqs[0]!.rule, stall, 'the stall rule did not fire');
   assert.equal(reqs[1]!.headers.range, `bytes=${N}-`);
+  assertNoWrites();
+});
+
+test('a tag naming an artifact that is not an image: exit 1, NOT_AN_IMAGE, nothing written', async () => {
+  // Registries that store OCI artifact manifests (zot, Harbor, ECR) serve them under a tag like any manifest.
+  const type = 'application/vnd.oci.artifact.manifest.v1+json';
+  const body = JSON.stringify({ mediaType: type, artifactType: 'application/vnd.example.sbom', blobs: [] });
+  const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+  addRule({ path: `/v2/${NAME}/manifests/artifact`, action: { kind: 'status', status: 200, headers: { 'content-type': type, 'docker-content-digest': digest }, body } });
+  const r = await ztoc(['index', `${proxy.host}/${NAME}:artifact`, ...common]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /^ztoc: error: .*artifact is not an image manifest or index \[NOT_AN_IMAGE\]$/m);
   assertNoWrites();
 });
 

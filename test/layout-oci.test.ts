@@ -13,7 +13,7 @@ import { ANNOTATION_REF_NAME, OciLayout } from '../src/layout/index.js';
 import { MediaType } from '../src/oci/types.js';
 import { parseManifestOrIndex } from '../src/oci/validate.js';
 import { EMPTY_CONFIG_BYTES, buildSociIndex } from '../src/soci/index.js';
-import { marshalIndex } from '../src/soci/json.js';
+import { marshalIndex } from '../src/oci/gojson.js';
 
 const sha256 = (b: Uint8Array): string => 'sha256:' + createHash('sha256').update(b).digest('hex');
 let root: string;

@@ -7,6 +7,8 @@ import { isZtocError } from '../src/errors.js';
 import {
   formatPlatform,
   hostPlatform,
+  ociPlatformOf,
+  type NodeHost,
   isAttestation,
   matchPlatform,
   normalizePlatform,
@@ -14,7 +16,7 @@ import {
   samePlatform,
   selectManifests,
 } from '../src/oci/platform.js';
-import { MediaType, type Descriptor, type ImageIndex } from '../src/oci/types.js';
+import { MediaType, type Descriptor, type ImageIndex, type Platform } from '../src/oci/types.js';
 
 test('parsePlatform normalises like containerd', () => {
   assert.deepEqual(parsePlatform('linux/amd64'), { architecture: 'amd64', os: 'linux' });
@@ -66,11 +68,27 @@ test('matchPlatform: arm64 v8 optional, arm defaults to v7, variants otherwise s
 });
 
 test('hostPlatform maps Node names to OCI names', () => {
+  // Literal expectations (containerd's names), not the implementation's own mapping.
+  const cases: Array<[NodeHost, Platform]> = [
+    [{ platform: 'linux', arch: 'x64' }, { os: 'linux', architecture: 'amd64' }],
+    [{ platform: 'linux', arch: 'arm64' }, { os: 'linux', architecture: 'arm64' }],
+    [{ platform: 'darwin', arch: 'arm64' }, { os: 'linux', architecture: 'arm64' }],
+    [{ platform: 'darwin', arch: 'x64' }, { os: 'linux', architecture: 'amd64' }],
+    [{ platform: 'win32', arch: 'x64' }, { os: 'windows', architecture: 'amd64' }],
+    [{ platform: 'win32', arch: 'ia32' }, { os: 'windows', architecture: '386' }],
+    [{ platform: 'linux', arch: 'arm', armVersion: 6 }, { os: 'linux', architecture: 'arm', variant: 'v6' }],
+    [{ platform: 'linux', arch: 'arm', armVersion: '7' }, { os: 'linux', architecture: 'arm', variant: 'v7' }],
+    [{ platform: 'linux', arch: 'arm' }, { os: 'linux', architecture: 'arm', variant: 'v7' }],
+    [{ platform: 'linux', arch: 'ppc64', endianness: 'LE' }, { os: 'linux', architecture: 'ppc64le' }],
+    [{ platform: 'aix', arch: 'ppc64', endianness: 'BE' }, { os: 'aix', architecture: 'ppc64' }],
+    [{ platform: 'linux', arch: 'mipsel' }, { os: 'linux', architecture: 'mipsle' }],
+    [{ platform: 'linux', arch: 's390x' }, { os: 'linux', architecture: 's390x' }],
+    [{ platform: 'linux', arch: 'riscv64' }, { os: 'linux', architecture: 'riscv64' }],
+    [{ platform: 'freebsd', arch: 'x64' }, { os: 'freebsd', architecture: 'amd64' }],
+  ];
+  for (const [node, oci] of cases) assert.deepEqual(ociPlatformOf(node), oci, `${node.platform}/${node.arch}`);
   const host = hostPlatform();
-  const expectedArch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', ia32: '386', s390x: 's390x', riscv64: 'riscv64' };
-  const want = expectedArch[process.arch];
-  if (want !== undefined) assert.equal(host.architecture, want);
-  assert.equal(host.os, process.platform === 'win32' ? 'windows' : process.platform === 'darwin' ? 'linux' : process.platform);
+  if (process.platform === 'linux' && process.arch === 'x64') assert.deepEqual(host, { os: 'linux', architecture: 'amd64' });
   assert.deepEqual(normalizePlatform(host), host);
 });
 

@@ -3,12 +3,12 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MediaType } from '../src/oci/types.js';
+import { MediaType, referrerDescriptor } from '../src/oci/types.js';
 import { cleanScopes, parseWWWAuthenticate, repositoryScope } from '../src/registry/auth.js';
 import { defaultsToPlainHttp } from '../src/registry/client.js';
 import { responseError } from '../src/registry/errors.js';
 import { nextLink } from '../src/registry/link.js';
-import { mergeReferrer, referrerEntry, referrersTag, serializeReferrersIndex, withKeyLock } from '../src/registry/referrers.js';
+import { mergeReferrer, referrersTag, serializeReferrersIndex, withKeyLock } from '../src/registry/referrers.js';
 import { backoffDelay, DEFAULT_RETRY_POLICY, isRetryableStatus, parseRetryAfter, retryDelay } from '../src/registry/retry.js';
 import { redactBodyForDebug, redactUrl } from '../src/registry/transport.js';
 
@@ -110,12 +110,12 @@ describe('referrers fallback pieces', () => {
   it('makes the entry from the manifest (artifactType, else config media type) and serialises in Go order', () => {
     const d1 = `sha256:${'1'.repeat(64)}`;
     const d2 = `sha256:${'2'.repeat(64)}`;
-    const e1 = referrerEntry(
+    const e1 = referrerDescriptor(
       { mediaType: MediaType.OciManifest, digest: d1, size: 10 },
       { config: { mediaType: MediaType.SociIndexV1 }, annotations: { 'b.key': 'x<y', 'a.key': 'z' }, subject: { mediaType: MediaType.OciManifest, digest: subject, size: 1 } },
     );
     assert.deepEqual(e1, { mediaType: MediaType.OciManifest, digest: d1, size: 10, annotations: { 'b.key': 'x<y', 'a.key': 'z' }, artifactType: MediaType.SociIndexV1 });
-    const e2 = referrerEntry(
+    const e2 = referrerDescriptor(
       { mediaType: MediaType.OciManifest, digest: d2, size: 20 },
       { artifactType: 'application/x-sig', config: { mediaType: MediaType.OciEmpty }, subject: { mediaType: MediaType.OciManifest, digest: subject, size: 1 } },
     );

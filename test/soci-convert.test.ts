@@ -8,7 +8,7 @@ import { isZtocError } from '../src/errors.js';
 import { MediaType, type Descriptor, type ImageIndex, type ImageManifest } from '../src/oci/types.js';
 import { convertToSociV2Index } from '../src/soci/convert.js';
 import { buildSociIndex } from '../src/soci/index.js';
-import { marshalManifest } from '../src/soci/json.js';
+import { marshalManifest } from '../src/oci/gojson.js';
 
 const h = (c: string): string => 'sha256:' + c.repeat(64);
 const sha256 = (b: Uint8Array): string => 'sha256:' + createHash('sha256').update(b).digest('hex');

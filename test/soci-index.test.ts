@@ -26,7 +26,7 @@ import {
   remarshalLikeSnapshotter,
   type SociZtocInput,
 } from '../src/soci/index.js';
-import { marshalManifest } from '../src/soci/json.js';
+import { marshalManifest } from '../src/oci/gojson.js';
 
 function findUp(rel: string): string {
   for (const start of [process.cwd(), dirname(fileURLToPath(import.meta.url))]) {

@@ -1,4 +1,4 @@
-// Tests Go-canonical JSON (src/soci/json.ts) against expectations written by hand from Go's
+// Tests Go-canonical JSON (src/oci/gojson.ts) against expectations written by hand from Go's
 // encoding/json rules (Go >= 1.22) and the image-spec v1.1.1 struct tags.
 
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import {
   marshalIndex,
   marshalManifest,
   marshalPlatform,
-} from '../src/soci/json.js';
+} from '../src/oci/gojson.js';
 import type { Descriptor, ImageIndex, ImageManifest } from '../src/oci/types.js';
 import { isZtocError } from '../src/errors.js';
 

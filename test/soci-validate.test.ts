@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { isZtocError } from '../src/errors.js';
 import { MediaType } from '../src/oci/types.js';
 import { MAX_MANIFEST_BYTES, parseManifestOrIndex, validateDescriptor, validatePlatform } from '../src/oci/validate.js';
-import { marshalManifest } from '../src/soci/json.js';
+import { marshalManifest } from '../src/oci/gojson.js';
 
 const D = 'sha256:' + 'a'.repeat(64);
 const desc = (mediaType: string, size = 1): { mediaType: string; digest: string; size: number } => ({ mediaType, digest: D, size });

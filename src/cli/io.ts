@@ -1,33 +1,59 @@
-// Owns the CLI's terminal conventions: results to stdout, logs and progress to stderr, a spinner
-// only on a TTY (never in CI or with NO_COLOR/TERM=dumb), sizes and rates formatted for people.
+// Owns the CLI's terminal conventions, behind an injected `CliIO` (corepack's context, npm's output):
+// results to stdout, logs and progress to stderr, a spinner only on an interactive terminal (never in CI
+// or with NO_COLOR/TERM=dumb), sizes and rates formatted for people. Commands write only through a
+// `Terminal`, so tests run them in-process with captured streams; ora loads only when a spinner shows.
 
-import ora, { type Ora } from 'ora';
+import type { Ora } from 'ora';
 import { ZtocError } from '../errors.js';
 
-export const out = (s: string): void => {
-  process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
-};
-export const log = (s: string): void => {
-  process.stderr.write(s.endsWith('\n') ? s : `${s}\n`);
-};
-
-export function interactive(): boolean {
-  // A TTY that reports no width (e.g. under `script`) makes spinners redraw forever: treat it as none.
-  return (
-    Boolean(process.stderr.isTTY) &&
-    (process.stderr.columns ?? 0) > 0 &&
-    !process.env['CI'] &&
-    process.env['TERM'] !== 'dumb' &&
-    !process.env['NO_COLOR']
-  );
+/** The streams a command talks to; `processIO()` in the executable, buffers in tests. */
+export interface CliIO {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  stdin: NodeJS.ReadableStream;
+  /** stderr is a terminal a person watches: spinners may redraw it. */
+  interactive: boolean;
 }
 
-/** A progress line on stderr; a no-op when stderr isn't an interactive terminal. */
-export class Progress {
-  private readonly spinner: Ora | undefined;
-  constructor(text: string) {
-    this.spinner = interactive() ? ora({ text, stream: process.stderr }).start() : undefined;
+/** The real process streams. */
+export function processIO(env: NodeJS.ProcessEnv = process.env): CliIO {
+  // A TTY that reports no width (e.g. under `script`) makes spinners redraw forever: treat it as none.
+  const interactive =
+    Boolean(process.stderr.isTTY) && (process.stderr.columns ?? 0) > 0 && !env['CI'] && env['TERM'] !== 'dumb' && !env['NO_COLOR'];
+  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, interactive };
+}
+
+const line = (s: string): string => (s.endsWith('\n') ? s : `${s}\n`);
+
+/** What commands print through. */
+export class Terminal {
+  constructor(readonly io: CliIO) {}
+
+  /** A result line on stdout. */
+  out = (s: string): void => {
+    this.io.stdout.write(line(s));
+  };
+
+  /** A log line on stderr. */
+  log = (s: string): void => {
+    this.io.stderr.write(line(s));
+  };
+
+  /** Go-like JSON for --json output: two-space indent, newline at the end; on stderr when stdout carries data. */
+  json(v: unknown, to: 'stdout' | 'stderr' = 'stdout'): void {
+    (to === 'stdout' ? this.out : this.log)(JSON.stringify(v, null, 2));
   }
+
+  /** A progress line on stderr; a no-op unless stderr is interactive (then ora is loaded). */
+  async progress(text: string): Promise<Progress> {
+    if (!this.io.interactive) return new Progress(undefined);
+    const { default: ora } = await import('ora');
+    return new Progress(ora({ text, stream: this.io.stderr as NodeJS.WriteStream }).start());
+  }
+}
+
+export class Progress {
+  constructor(private readonly spinner: Ora | undefined) {}
   update(text: string): void {
     if (this.spinner) this.spinner.text = text;
   }
@@ -64,9 +90,4 @@ export function formatBytes(n: number): string {
 
 export function rate(bytes: number, seconds: number): string {
   return seconds > 0 ? `${(bytes / 1e6 / seconds).toFixed(1)} MB/s` : '-';
-}
-
-/** Go-like JSON for --json output: two-space indent, newline at the end. */
-export function printJson(v: unknown): void {
-  out(JSON.stringify(v, null, 2));
 }

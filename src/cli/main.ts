@@ -1,63 +1,89 @@
-// Owns the ztoc command line: commander wiring, error printing and exit codes
-// (0 ok, 1 failure, 2 usage). Commands live in ./commands and call the library.
+// Owns the ztoc command line: the list of commands, commander wiring, error printing and exit codes
+// (0 ok, 1 failure, 2 usage). `run(argv, io)` is the whole CLI over injected streams, for in-process
+// tests; `main(argv)` binds it to the process. Commands live in ./commands: each declares its flags
+// here cheaply and imports the library code it needs only when it runs (fast start, issue 12).
 
 import { Command, CommanderError } from 'commander';
 import { ZtocError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { registerBackfill } from './commands/backfill.js';
 import { registerBuild } from './commands/build.js';
+import { registerDoctor } from './commands/doctor.js';
 import { registerGetFile } from './commands/get-file.js';
 import { registerInfo } from './commands/info.js';
 import { registerIndex } from './commands/index.js';
 import { registerList } from './commands/list.js';
-import { log } from './io.js';
+import { processIO, Terminal, type CliIO } from './io.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
-export function createProgram(): Command {
+/** One command: declares itself (name, arguments, flags, action) on the program. */
+export type RegisterCommand = (program: Command, term: Terminal) => void;
+
+/** Every command, in the order `ztoc --help` lists them. */
+export const COMMANDS: readonly RegisterCommand[] = [
+  registerBuild,
+  registerInfo,
+  registerGetFile,
+  registerIndex,
+  registerList,
+  registerBackfill,
+  registerDoctor,
+];
+
+export function createProgram(term: Terminal = new Terminal(processIO())): Command {
   const program = new Command();
   program
     .name('ztoc')
     .description('Build SOCI zTOCs and indexes for existing container images, in one streaming pass')
     .version(VERSION)
+    // Before the commands are added: subcommands copy these settings when they are created.
+    .configureOutput({ writeOut: (s) => term.io.stdout.write(s), writeErr: (s) => term.io.stderr.write(s) })
     .showHelpAfterError('(run ztoc --help for usage)')
     .exitOverride();
-  registerBuild(program);
-  registerInfo(program);
-  registerGetFile(program);
-  registerIndex(program);
-  registerList(program);
-  registerBackfill(program);
+  for (const register of COMMANDS) register(program, term);
   for (const c of program.commands) c.exitOverride();
   return program;
 }
 
+/** Runs the CLI with `io` as its streams and returns the exit code; never exits the process. */
+export async function run(argv: string[], io: CliIO): Promise<number> {
+  const term = new Terminal(io);
+  try {
+    await createProgram(term).parseAsync(argv);
+    return EXIT_OK;
+  } catch (err) {
+    return exitCodeOf(err, term);
+  }
+}
+
+/** Prints a failure the way the CLI reports it and returns its exit code. */
+function exitCodeOf(err: unknown, term: Terminal): number {
+  if (err instanceof CommanderError) {
+    // Help and version exit through here too, with code 0.
+    return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+  }
+  if (err instanceof ZtocError) {
+    term.log(`ztoc: error: ${err.describe()} [${err.code}]`);
+    return err.code === 'INVALID_ARGUMENT' || err.code === 'REFERENCE_INVALID' ? EXIT_USAGE : EXIT_FAILURE;
+  }
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'EPIPE') return EXIT_OK;
+  if (e && typeof e.code === 'string' && typeof e.message === 'string') {
+    term.log(`ztoc: error: ${e.message}`);
+    return EXIT_FAILURE;
+  }
+  term.log(`ztoc: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  return EXIT_FAILURE;
+}
+
+/** The executable's entry: the CLI on the process streams. */
 export async function main(argv: string[]): Promise<number> {
   // `ztoc get-file IMAGE PATH | head` closes the pipe early: that is not a failure.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(EXIT_OK);
   });
-  try {
-    await createProgram().parseAsync(argv);
-    return EXIT_OK;
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      // Help and version exit through here too, with code 0.
-      return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
-    }
-    if (err instanceof ZtocError) {
-      log(`ztoc: error: ${err.describe()} [${err.code}]`);
-      return err.code === 'INVALID_ARGUMENT' || err.code === 'REFERENCE_INVALID' ? EXIT_USAGE : EXIT_FAILURE;
-    }
-    const e = err as NodeJS.ErrnoException;
-    if (e?.code === 'EPIPE') return EXIT_OK;
-    if (e && typeof e.code === 'string' && typeof e.message === 'string') {
-      log(`ztoc: error: ${e.message}`);
-      return EXIT_FAILURE;
-    }
-    log(`ztoc: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    return EXIT_FAILURE;
-  }
+  return run(argv, processIO());
 }

@@ -6,6 +6,7 @@ import { OciLayout } from '../layout/index.js';
 import { parseManifestOrIndex } from '../oci/validate.js';
 import { sha256Digest } from '../oci/digest.js';
 import type { Descriptor, ImageManifest } from '../oci/types.js';
+import { verifiedSource } from '../ztoc/source.js';
 import type { FetchedDocument, ImageStore, ParsedDocument } from './store.js';
 
 function toDoc(bytes: Uint8Array, mediaType?: string): { doc: ParsedDocument; mediaType: string } {
@@ -41,7 +42,8 @@ export class LayoutStore implements ImageStore {
   }
 
   openBlob(desc: Descriptor): AsyncIterable<Uint8Array> {
-    return this.layout.openBlobStream(desc.digest, { verify: true });
+    // The stream hashes and checks itself; the mark tells the builder not to hash it again.
+    return verifiedSource(this.layout.openBlobStream(desc.digest, { verify: true }), desc.digest);
   }
 
   async fetchBlob(desc: Descriptor, maxBytes: number): Promise<Buffer> {

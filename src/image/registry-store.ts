@@ -4,11 +4,12 @@ import { ZtocError } from '../errors.js';
 import { Repository } from '../registry/index.js';
 import { sha256Digest } from '../oci/digest.js';
 import type { Descriptor, ImageIndex, ImageManifest } from '../oci/types.js';
+import { verifiedSource } from '../ztoc/source.js';
 import type { FetchedDocument, ImageStore, ParsedDocument, ReferrerMechanism } from './store.js';
 
 function toDoc(m: { manifest?: ImageManifest | ImageIndex }, what: string): ParsedDocument {
   const doc = m.manifest;
-  if (doc === undefined) throw new ZtocError('MANIFEST_INVALID', `${what} is not an image manifest or index`);
+  if (doc === undefined) throw new ZtocError('NOT_AN_IMAGE', `${what} is not an image manifest or index`);
   return 'manifests' in doc ? { kind: 'index', index: doc } : { kind: 'manifest', manifest: doc };
 }
 
@@ -34,7 +35,9 @@ export class RegistryStore implements ImageStore {
   }
 
   openBlob(desc: Descriptor): AsyncIterable<Uint8Array> {
-    return this.repo.fetchBlob(desc);
+    // fetchBlob checks size and digest as the bytes flow (it must count them to resume with Range);
+    // the mark tells the builder not to hash them a second time.
+    return verifiedSource(this.repo.fetchBlob(desc), desc.digest);
   }
 
   fetchBlob(desc: Descriptor, maxBytes: number): Promise<Buffer> {

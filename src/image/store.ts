@@ -23,7 +23,10 @@ export interface ImageStore {
   resolve(reference: string): Promise<FetchedDocument>;
   /** Fetches a manifest or index by descriptor, verified against its digest. */
   fetchDocument(desc: Descriptor): Promise<FetchedDocument>;
-  /** Streams a blob; the store checks size and digest when the stream ends. */
+  /**
+   * Streams a blob; the store checks size and digest when the stream ends, and marks the stream as
+   * a VerifiedSource (src/ztoc/source.ts) so that the builder hashes the blob only once.
+   */
   openBlob(desc: Descriptor): AsyncIterable<Uint8Array>;
   fetchBlob(desc: Descriptor, maxBytes: number): Promise<Buffer>;
   /** Compressed bytes [start, end) of a blob. */

@@ -1,11 +1,12 @@
-// Owns loading the N-API addon (native/ztoc_native.c) and its typed surface. Nothing else in
+// Owns loading the N-API addon (native/ztoc_native.c) and its typed surface: a local node-gyp build
+// or the prebuild shipped for this platform, chosen by node-gyp-build. Nothing else in
 // ztoc touches the addon directly: the inflater and reader wrappers sit on top of this file.
 // The addon names the slots of its result arrays and the engines it has; this file checks them
 // against what the TypeScript side expects, so a stale build fails loudly instead of misreading.
 
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ZtocError } from '../errors.js';
 
@@ -62,17 +63,48 @@ export interface NativeAddon {
 /** Status codes returned by the addon's inflate calls. */
 export const NativeStatus = { Ok: 0, DataError: -1, MemError: -2 } as const;
 
-let cached: NativeAddon | undefined;
+let cached: { addon: NativeAddon; path: string; root: string } | undefined;
 
-/** Finds build/Release/ztoc_native.node by walking up from this file (src/ or dist/src/). */
-function locate(): string {
+/** Where the loaded addon came from (`ztoc doctor`). */
+export interface NativeInfo {
+  /** Absolute path of the .node file that was loaded. */
+  path: string;
+  /** prebuild: shipped in the package (prebuilds/<platform>-<arch>/); build: compiled here by node-gyp; other: elsewhere (ZTOC_PREBUILD). */
+  origin: 'prebuild' | 'build' | 'other';
+  /** The inflate engine and its version; zlib is the one the `node` executable exports. */
+  engine: { name: 'zlib'; version: string };
+}
+
+/** The package root: the nearest directory above this file (src/ or dist/src/) holding ztoc's package.json. */
+function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, 'build', 'Release', 'ztoc_native.node');
-    if (existsSync(candidate)) return candidate;
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'ztoc') return dir;
     dir = dirname(dir);
   }
-  throw new ZtocError('INTERNAL', 'native addon build/Release/ztoc_native.node not found: run `npm ci` (it builds the addon with node-gyp)');
+  throw new ZtocError('INTERNAL', "ztoc's package.json not found above the native addon loader");
+}
+
+/**
+ * node-gyp-build picks build/Release/*.node (a local node-gyp build) first, then the best match in
+ * prebuilds/<platform>-<arch>/ (N-API, libc tag); it throws naming platform, arch and libc when none fits.
+ */
+function load(): { addon: NativeAddon; path: string; root: string } {
+  const require = createRequire(import.meta.url);
+  const root = packageRoot();
+  const gypBuild = require('node-gyp-build') as { path(dir: string): string };
+  let path: string;
+  try {
+    path = gypBuild.path(root);
+  } catch (err) {
+    throw new ZtocError(
+      'INTERNAL',
+      `no native addon fits this machine (${(err as Error).message.split('\n')[0]}): reinstall ztoc with a C toolchain ` +
+        '(python3, make, cc) so that node-gyp builds it',
+    );
+  }
+  return { addon: require(path) as NativeAddon, path, root };
 }
 
 function checkSlots(what: string, got: Readonly<Record<string, number>> | undefined, want: Readonly<Record<string, number>>): void {
@@ -82,13 +114,21 @@ function checkSlots(what: string, got: Readonly<Record<string, number>> | undefi
 
 export function native(): NativeAddon {
   if (cached === undefined) {
-    const require = createRequire(import.meta.url);
-    const addon = require(locate()) as NativeAddon;
-    checkSlots('builderInflate', addon.builderInfoSlots, BuilderInfo);
-    checkSlots('readerInflate', addon.readerInfoSlots, ReaderInfo);
-    cached = addon;
+    const loaded = load();
+    checkSlots('builderInflate', loaded.addon.builderInfoSlots, BuilderInfo);
+    checkSlots('readerInflate', loaded.addon.readerInfoSlots, ReaderInfo);
+    cached = loaded;
   }
-  return cached;
+  return cached.addon;
+}
+
+/** Which addon binary was loaded and which engine it runs; loads the addon if nothing has yet. */
+export function nativeInfo(): NativeInfo {
+  native();
+  if (cached === undefined) throw new ZtocError('INTERNAL', 'native addon not loaded');
+  const rel = relative(cached.root, cached.path).split(sep);
+  const origin = rel[0] === 'prebuilds' ? 'prebuild' : rel[0] === 'build' ? 'build' : 'other';
+  return { path: cached.path, origin, engine: { name: 'zlib', version: cached.addon.zlibVersion() } };
 }
 
 /** Engines the loaded addon has. */

@@ -10,10 +10,10 @@ import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ZtocError } from '../errors.js';
 import { sha256Digest } from '../oci/digest.js';
+import { DEFAULT_DISK_CACHE_BYTES, DEFAULT_MEMORY_CACHE_BYTES } from './defaults.js';
 import type { CachedZtoc, ZtocCache, ZtocCacheKey } from './index-image.js';
 
-export const DEFAULT_MEMORY_CACHE_BYTES = 256 * 1024 * 1024;
-export const DEFAULT_DISK_CACHE_BYTES = 2 * 1024 * 1024 * 1024;
+export { DEFAULT_DISK_CACHE_BYTES, DEFAULT_MEMORY_CACHE_BYTES };
 
 export interface ZtocStoreOptions {
   /** Keep the zTOC bytes under this directory instead of in memory. */

@@ -45,7 +45,7 @@ export interface Shard {
  * One `repo`, `repo:tag` or `repo@digest` per line; `#` starts a comment; blank lines are ignored. A line may also
  * start with the registry name (`registry.example.com/team/app:1`). Docker Hub names get `library/` as in docker pull.
  */
-export function parseReposFile(text: string, registry: string, source = '--repos'): RepoSpec[] {
+export function parseReposFile(text: string, registry: string, source = 'repository list'): RepoSpec[] {
   const out: RepoSpec[] = [];
   const seen = new Set<string>();
   text.split(/\r?\n/).forEach((raw, i) => {
@@ -210,7 +210,7 @@ export async function selectImages(o: SelectOptions): Promise<Selection> {
       names = await repoOf('').catalog({ pageSize: o.catalogPageSize ?? 1000, ...(o.signal ? { signal: o.signal } : {}) });
     } catch (err) {
       if (err instanceof ZtocError && ['REGISTRY_UNAUTHORIZED', 'REGISTRY_DENIED', 'REGISTRY_NOT_FOUND'].includes(err.code)) {
-        throw new ZtocError(err.code, `${err.message}: this registry does not list its repositories to you; name them with --repos FILE`, {
+        throw new ZtocError('CATALOG_UNAVAILABLE', `${err.message}: this registry does not list its repositories to you; name the repositories instead`, {
           cause: err,
           ...(err.status !== undefined ? { status: err.status } : {}),
         });

@@ -5,9 +5,10 @@
 import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { ZtocError } from '../errors.js';
-import type { FetchedDocument, ImageStore } from '../image/store.js';
-import { formatPlatform, hostPlatform, matchPlatform, selectManifests } from '../oci/platform.js';
-import { layerCompression, MediaType, type Descriptor, type ImageManifest, type Platform } from '../oci/types.js';
+import type { ImageStore } from '../image/store.js';
+import { formatPlatform, hostPlatform } from '../oci/platform.js';
+import { platformManifests, type PlatformManifest } from './platforms.js';
+import { layerCompression, MediaType, type Descriptor, type Platform } from '../oci/types.js';
 import { ANNOTATION_INDEX_DIGEST, parseSociIndex, type SociIndexInfo } from '../soci/index.js';
 import { byteString, utf8 } from '../tar/bytes.js';
 import { TarScanner } from '../tar/scanner.js';
@@ -20,30 +21,6 @@ import { verifyZtoc, type VerifyReport } from '../ztoc/verify.js';
 const MAX_ZTOC_BYTES = 1 << 30;
 /** Layers without a zTOC are read whole (they are below min-layer-size); refuse absurd ones. */
 const MAX_PLAIN_LAYER = 512 * 1024 * 1024;
-
-export interface PlatformManifest {
-  descriptor: Descriptor;
-  manifest: ImageManifest;
-  platform: Platform | undefined;
-}
-
-/** The platform manifests of an image: all runnable ones, or those matching `platforms`. */
-export async function platformManifests(store: ImageStore, root: FetchedDocument, platforms?: Platform[]): Promise<PlatformManifest[]> {
-  if (root.doc.kind === 'manifest') return [{ descriptor: root.descriptor, manifest: root.doc.manifest, platform: root.descriptor.platform }];
-  const index = root.doc.index;
-  const wanted = platforms === undefined ? selectManifests(index, 'all') : platforms.flatMap((p) => selectManifests(index, p));
-  if (wanted.length === 0) {
-    throw new ZtocError('PLATFORM_NOT_FOUND', `no manifest for ${platforms?.map(formatPlatform).join(', ') ?? 'any platform'} in the image index`);
-  }
-  const out: PlatformManifest[] = [];
-  for (const d of wanted) {
-    if (out.some((o) => o.descriptor.digest === d.digest)) continue;
-    const m = await store.fetchDocument(d);
-    if (m.doc.kind !== 'manifest') continue;
-    out.push({ descriptor: { ...m.descriptor, digest: d.digest }, manifest: m.doc.manifest, platform: d.platform });
-  }
-  return out;
-}
 
 export interface FoundSociIndex {
   descriptor: Descriptor;
@@ -136,11 +113,9 @@ export async function getFileFromImage(
   opts: { platform?: Platform } = {},
 ): Promise<GetFileResult> {
   const root = await store.resolve(reference ?? 'latest');
-  const pms = await platformManifests(store, root, root.doc.kind === 'index' ? [opts.platform ?? hostPlatform()] : undefined);
-  const pm = pms[0]!;
-  if (opts.platform && pm.platform && !matchPlatform(opts.platform, pm.platform)) {
-    throw new ZtocError('PLATFORM_NOT_FOUND', `image is ${formatPlatform(pm.platform)}`);
-  }
+  // An index is narrowed to this host's platform unless one is asked for; a single manifest must match an asked one.
+  const platform = opts.platform ?? (root.doc.kind === 'index' ? hostPlatform() : undefined);
+  const pm = (await platformManifests(store, root, platform && [platform]))[0]!;
   const found = await findSociIndexes(store, pm);
   if (found.length === 0) {
     throw new ZtocError('ZTOC_NOT_FOUND', `no SOCI index refers to ${pm.descriptor.digest}: run ztoc index first`);
@@ -206,7 +181,7 @@ export async function verifyImage(
         try {
           const ztoc = await fetchZtoc(store, z.ztoc);
           const report = await verifyZtoc(ztoc, (s, e) => store.readRange(layer.digest, s, e), store.openBlob(layer));
-          const v = { platform: pm.platform ? formatPlatform(pm.platform) : 'default', layer: layer.digest, ztoc: z.ztoc.digest, report };
+          const v = { platform: formatPlatform(pm.platform), layer: layer.digest, ztoc: z.ztoc.digest, report };
           layers.push(v);
           opts.onLayer?.(v);
         } catch (err) {

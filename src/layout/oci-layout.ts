@@ -1,20 +1,23 @@
 // Owns the OCI image layout on disk (image-spec image-layout.md) as both a source and a target:
-// `oci-layout`, `index.json`, `blobs/<alg>/<hex>`. Reading verifies digests; writing goes through a
-// temp file + rename so readers never see partial blobs or a half-written index.json. It also records
-// referrers (manifests with a `subject`) and writes small test/example images from layer files.
+// `oci-layout`, `index.json`, `blobs/<alg>/<hex>`. Reading verifies digests; writing goes through
+// fs/atomic-write.ts (temp file, fsync, rename, fsync the directory) so readers never see partial blobs
+// or a half-written index.json. It also records referrers (manifests with a `subject`) and writes small
+// test/example images from layer files.
 //
 // Concurrency: index.json updates are serialised within one OciLayout instance; two processes updating
 // the same layout at once can lose an update (last rename wins), as with other layout tools.
 
-import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { ZtocError } from '../errors.js';
 import { parseManifestOrIndex, validateIndex, type ParsedManifestOrIndex } from '../oci/validate.js';
-import { MediaType, isIndexMediaType, isManifestMediaType, layerCompression, type Descriptor, type ImageIndex, type ImageManifest, type Platform } from '../oci/types.js';
-import { marshalIndex, marshalManifest, marshalGoValue, type JsonValue } from '../soci/json.js';
+import { atomicWriteFile, commitTempFile, writeTempFile } from '../fs/atomic-write.js';
+import { Sha256Counter, isHashableDigest, parseHashableDigest, sha256Digest } from '../oci/digest.js';
+import { MediaType, isIndexMediaType, isManifestMediaType, layerCompression, referrerDescriptor, type Descriptor, type ImageIndex, type ImageManifest, type Platform } from '../oci/types.js';
+import { marshalIndex, marshalManifest, marshalGoValue, type JsonValue } from '../oci/gojson.js';
 
 export const OCI_LAYOUT_FILE = 'oci-layout';
 export const OCI_LAYOUT_VERSION = '1.0.0';
@@ -23,17 +26,6 @@ export const INDEX_FILE = 'index.json';
 export const ANNOTATION_REF_NAME = 'org.opencontainers.image.ref.name';
 /** Chunk size of openBlobStream. */
 export const BLOB_STREAM_CHUNK = 1024 * 1024;
-
-const DIGEST_RE = /^(sha256|sha512):([a-f0-9]+)$/;
-const HEX_LEN: Record<string, number> = { sha256: 64, sha512: 128 };
-
-function parseDigest(digest: string): { alg: 'sha256' | 'sha512'; hex: string } {
-  const m = DIGEST_RE.exec(digest);
-  if (m === null || m[2]!.length !== HEX_LEN[m[1]!]) {
-    throw new ZtocError('INVALID_ARGUMENT', `invalid or unsupported digest ${JSON.stringify(digest)} (sha256 or sha512 expected)`);
-  }
-  return { alg: m[1] as 'sha256' | 'sha512', hex: m[2]! };
-}
 
 function isEnoent(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'ENOENT';
@@ -53,24 +45,11 @@ async function fileExists(path: string): Promise<boolean> {
   }
 }
 
-function tmpName(): string {
-  return `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
-}
-
-/** Writes `data` to `path` atomically: temp file in the same directory, fsync, rename. */
-async function atomicWrite(dir: string, path: string, data: Uint8Array): Promise<void> {
-  const tmp = join(dir, tmpName());
+/** Writes `data` to `path` atomically and durably (fs/atomic-write.ts), as an IO error naming the file. */
+async function atomicWrite(path: string, data: Uint8Array): Promise<void> {
   try {
-    const fh = await open(tmp, 'wx', 0o644);
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
+    await atomicWriteFile(path, data);
   } catch (err) {
-    await unlink(tmp).catch(() => undefined);
     throw ioError(`cannot write ${path}`, err);
   }
 }
@@ -160,14 +139,14 @@ export class OciLayout {
     if (!(await fileExists(join(dir, INDEX_FILE)))) {
       await layout.writeIndex({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] });
     }
-    await atomicWrite(dir, join(dir, OCI_LAYOUT_FILE), Buffer.from(JSON.stringify({ imageLayoutVersion: OCI_LAYOUT_VERSION })));
+    await atomicWrite(join(dir, OCI_LAYOUT_FILE), Buffer.from(JSON.stringify({ imageLayoutVersion: OCI_LAYOUT_VERSION })));
     return OciLayout.open(dir);
   }
 
   /** Path of a blob (whether or not it exists). */
   blobPath(digest: string): string {
-    const { alg, hex } = parseDigest(digest);
-    return join(this.dir, 'blobs', alg, hex);
+    const { algorithm, hex } = parseHashableDigest(digest);
+    return join(this.dir, 'blobs', algorithm, hex);
   }
 
   async readIndex(): Promise<ImageIndex> {
@@ -193,7 +172,7 @@ export class OciLayout {
 
   private async writeIndex(index: ImageIndex): Promise<void> {
     validateIndex(index, INDEX_FILE);
-    await atomicWrite(this.dir, join(this.dir, INDEX_FILE), marshalIndex(index));
+    await atomicWrite(join(this.dir, INDEX_FILE), marshalIndex(index));
   }
 
   /** Runs a read-modify-write of index.json, serialised with other updates through this instance. */
@@ -225,7 +204,7 @@ export class OciLayout {
    */
   async resolve(ref?: LayoutReference | string): Promise<Descriptor> {
     const r: LayoutReference =
-      typeof ref === 'string' ? (DIGEST_RE.test(ref) ? { digest: ref } : { tag: ref }) : (ref ?? {});
+      typeof ref === 'string' ? (isHashableDigest(ref) ? { digest: ref } : { tag: ref }) : (ref ?? {});
     const index = await this.readIndex();
     if (r.tag !== undefined) {
       const hits = index.manifests.filter((d) => d.annotations?.[ANNOTATION_REF_NAME] === r.tag);
@@ -240,7 +219,7 @@ export class OciLayout {
       return structuredClone(hit);
     }
     if (r.digest !== undefined) {
-      parseDigest(r.digest);
+      parseHashableDigest(r.digest);
       const hit = index.manifests.find((d) => d.digest === r.digest);
       if (hit !== undefined) return structuredClone(hit);
       const bytes = await this.readBlob(r.digest);
@@ -280,7 +259,7 @@ export class OciLayout {
 
   /** Reads a whole blob and checks its digest (and `expectedSize` when given). */
   async readBlob(digest: string, expectedSize?: number): Promise<Buffer> {
-    const { alg } = parseDigest(digest);
+    const { algorithm: alg } = parseHashableDigest(digest);
     let bytes: Buffer;
     try {
       bytes = await readFile(this.blobPath(digest));
@@ -307,7 +286,7 @@ export class OciLayout {
    * the iteration throws DIGEST_MISMATCH after the last chunk if it differs.
    */
   openBlobStream(digest: string, opts: { verify?: boolean } = {}): AsyncIterable<Uint8Array> {
-    const { alg } = parseDigest(digest);
+    const { algorithm: alg } = parseHashableDigest(digest);
     const path = this.blobPath(digest);
     const verify = opts.verify ?? true;
     const missing = (): ZtocError => this.missing(digest);
@@ -366,11 +345,11 @@ export class OciLayout {
 
   /** Stores bytes as a sha256 blob (idempotent) and returns its digest. */
   async writeBlob(bytes: Uint8Array): Promise<string> {
-    const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
+    const digest = sha256Digest(bytes);
     if (await this.hasBlob(digest)) return digest;
     const dir = join(this.dir, 'blobs', 'sha256');
     await mkdir(dir, { recursive: true });
-    await atomicWrite(dir, this.blobPath(digest), bytes);
+    await atomicWrite(this.blobPath(digest), bytes);
     return digest;
   }
 
@@ -384,39 +363,33 @@ export class OciLayout {
   ): Promise<{ digest: string; size: number }> {
     const dir = join(this.dir, 'blobs', 'sha256');
     await mkdir(dir, { recursive: true });
-    const tmp = join(dir, tmpName());
-    const hash = createHash('sha256');
-    let size = 0;
-    let renamed = false;
-    try {
-      const fh = await open(tmp, 'wx', 0o644);
-      try {
-        for await (const chunk of source) {
-          hash.update(chunk);
-          size += chunk.length;
-          await fh.write(chunk);
-        }
-        await fh.sync();
-      } finally {
-        await fh.close();
+    const hash = new Sha256Counter();
+    const hashed = async function* (): AsyncGenerator<Uint8Array> {
+      for await (const chunk of source) {
+        hash.update(chunk);
+        yield chunk;
       }
-      const digest = 'sha256:' + hash.digest('hex');
+    };
+    let tmp: string | undefined;
+    try {
+      tmp = await writeTempFile(dir, hashed());
+      const digest = hash.digest();
+      const size = hash.bytes;
       if (expected?.size !== undefined && expected.size !== size) {
         throw new ZtocError('SIZE_MISMATCH', `blob is ${size} bytes, expected ${expected.size}`);
       }
       if (expected?.digest !== undefined && expected.digest !== digest) {
         throw new ZtocError('DIGEST_MISMATCH', `blob has digest ${digest}, expected ${expected.digest}`);
       }
-      if (!(await this.hasBlob(digest))) {
-        await rename(tmp, this.blobPath(digest));
-        renamed = true;
-      }
+      const done = tmp;
+      tmp = undefined;
+      if (await this.hasBlob(digest)) await unlink(done).catch(() => undefined);
+      else await commitTempFile(done, this.blobPath(digest));
       return { digest, size };
     } catch (err) {
+      if (tmp !== undefined) await unlink(tmp).catch(() => undefined);
       if (err instanceof ZtocError) throw err;
       throw ioError('cannot write blob', err);
-    } finally {
-      if (!renamed) await unlink(tmp).catch(() => undefined);
     }
   }
 
@@ -462,7 +435,7 @@ export class OciLayout {
     if (subject === undefined) {
       throw new ZtocError('INVALID_ARGUMENT', `manifest ${descriptor.digest} has no subject, so it is not a referrer`);
     }
-    const entry = referrerDescriptor(descriptor, parsed.kind === 'manifest' ? parsed.manifest : parsed.index, parsed.mediaType);
+    const entry = referrerDescriptor({ ...descriptor, mediaType: parsed.mediaType }, parsed.kind === 'manifest' ? parsed.manifest : parsed.index);
     return this.updateIndex((index) => {
       index.manifests = index.manifests.filter((d) => d.digest !== entry.digest || d.annotations?.[ANNOTATION_REF_NAME] !== undefined);
       index.manifests.push(entry);
@@ -480,13 +453,13 @@ export class OciLayout {
     const out: Descriptor[] = [];
     const seen = new Set<string>();
     for (const d of index.manifests) {
-      if (seen.has(d.digest) || !DIGEST_RE.test(d.digest)) continue; // unsupported algorithms are skipped
+      if (seen.has(d.digest) || !isHashableDigest(d.digest)) continue; // unsupported algorithms are skipped
       if (!isManifestMediaType(d.mediaType) && !isIndexMediaType(d.mediaType)) continue;
       if (!(await this.hasBlob(d.digest))) continue;
       const parsed = await this.readManifestOrIndex(d);
       const doc = parsed.kind === 'manifest' ? parsed.manifest : parsed.index;
       if (doc.subject?.digest !== subjectDigest) continue;
-      const entry = referrerDescriptor(d, doc, parsed.mediaType);
+      const entry = referrerDescriptor({ ...d, mediaType: parsed.mediaType }, doc);
       if (artifactType !== undefined && entry.artifactType !== artifactType) continue;
       seen.add(d.digest);
       out.push(entry);
@@ -564,18 +537,8 @@ export class OciLayout {
     const kind = layerCompression(layer.mediaType);
     if (kind === 'tar') return layer.digest;
     if (kind === 'gzip') {
-      const raw = gunzipSync(await this.readBlob(layer.digest));
-      return 'sha256:' + createHash('sha256').update(raw).digest('hex');
+      return sha256Digest(gunzipSync(await this.readBlob(layer.digest)));
     }
     throw new ZtocError('INVALID_ARGUMENT', `cannot compute the diff_id of a ${layer.mediaType} layer: pass a config`);
   }
-}
-
-/** Referrers-API form of a manifest descriptor: artifactType (or config media type) and annotations copied. */
-export function referrerDescriptor(desc: Descriptor, doc: ImageManifest | ImageIndex, mediaType: string): Descriptor {
-  const entry: Descriptor = { mediaType, digest: desc.digest, size: desc.size };
-  if (doc.annotations !== undefined && Object.keys(doc.annotations).length > 0) entry.annotations = { ...doc.annotations };
-  const artifactType = doc.artifactType || ('config' in doc ? doc.config.mediaType : undefined);
-  if (artifactType) entry.artifactType = artifactType;
-  return entry;
 }

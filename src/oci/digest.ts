@@ -62,6 +62,23 @@ export function parseDigest(s: string): ParsedDigest {
   return { algorithm: s.slice(0, colon), hex: s.slice(colon + 1) };
 }
 
+/** The algorithms ztoc can hash itself, and so store and verify (a layout's `blobs/<alg>/<hex>`). */
+export type HashAlgorithm = 'sha256' | 'sha512';
+
+/** True when `s` is a valid sha256 or sha512 digest (lowercase hex of the exact length). */
+export function isHashableDigest(s: string): boolean {
+  return (s.startsWith('sha256:') || s.startsWith('sha512:')) && isValidDigest(s);
+}
+
+/** parseDigest restricted to sha256 and sha512; throws INVALID_ARGUMENT for any other digest. */
+export function parseHashableDigest(s: string): { algorithm: HashAlgorithm; hex: string } {
+  if (!isHashableDigest(s)) {
+    throw new ZtocError('INVALID_ARGUMENT', `invalid or unsupported digest ${JSON.stringify(s)} (sha256 or sha512 expected)`);
+  }
+  const { algorithm, hex } = parseDigest(s);
+  return { algorithm: algorithm as HashAlgorithm, hex };
+}
+
 /** Validate that `s` is `sha256:<64 hex>` (the only algorithm ztoc produces and verifies). */
 export function assertSha256Digest(s: string, what = 'digest'): string {
   if (!isSha256Digest(s)) {

@@ -113,13 +113,33 @@ export function formatPlatform(p: Platform): string {
   return s;
 }
 
-/**
- * The platform images run on here. Containers on macOS run in a Linux VM, so darwin maps to linux;
- * Windows stays windows. The arm variant comes from Node's build (arm_version), as containerd reads cpuinfo.
- */
+/** What Node says about a machine: process.platform, os.arch(), the arm_version it was built for, os.endianness(). */
+export interface NodeHost {
+  platform: string;
+  arch: string;
+  armVersion?: string | number | undefined;
+  endianness?: 'BE' | 'LE';
+}
+
+/** The platform images run on here (see ociPlatformOf). */
 export function hostPlatform(): Platform {
-  const os = process.platform === 'win32' ? 'windows' : process.platform === 'darwin' ? 'linux' : process.platform;
-  const nodeArch = osArch();
+  const v = (process.config as { variables?: Record<string, unknown> }).variables?.['arm_version'];
+  return ociPlatformOf({
+    platform: process.platform,
+    arch: osArch(),
+    armVersion: typeof v === 'string' || typeof v === 'number' ? v : undefined,
+    endianness: endianness(),
+  });
+}
+
+/**
+ * The OCI platform of a machine described in Node's names. Containers on macOS run in a Linux VM, so
+ * darwin maps to linux; Windows stays windows. The arm variant comes from Node's build (arm_version),
+ * as containerd reads cpuinfo; v7 when unknown.
+ */
+export function ociPlatformOf(host: NodeHost): Platform {
+  const os = host.platform === 'win32' ? 'windows' : host.platform === 'darwin' ? 'linux' : host.platform;
+  const nodeArch = host.arch;
   let architecture: string;
   let variant = '';
   switch (nodeArch) {
@@ -134,13 +154,11 @@ export function hostPlatform(): Platform {
       break;
     case 'arm': {
       architecture = 'arm';
-      const vars = (process.config as { variables?: Record<string, unknown> }).variables;
-      const v = vars?.['arm_version'];
-      variant = typeof v === 'string' || typeof v === 'number' ? `v${v}` : 'v7';
+      variant = host.armVersion !== undefined ? `v${host.armVersion}` : 'v7';
       break;
     }
     case 'ppc64':
-      architecture = endianness() === 'LE' ? 'ppc64le' : 'ppc64';
+      architecture = host.endianness === 'LE' ? 'ppc64le' : 'ppc64';
       break;
     case 'mipsel':
       architecture = 'mipsle';

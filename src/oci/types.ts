@@ -79,6 +79,28 @@ export function isManifestMediaType(mt: string | undefined): boolean {
   return mt === MediaType.OciManifest || mt === MediaType.DockerManifest;
 }
 
+/** What a referrer descriptor is made from: the artifactType, config media type and annotations of its document. */
+export interface ReferrerDocument {
+  artifactType?: string;
+  config?: { mediaType: string };
+  annotations?: Record<string, string>;
+  /** The referred-to manifest; not part of the descriptor. */
+  subject?: Descriptor;
+}
+
+/**
+ * The descriptor of a referrer as the referrers API lists it (and the tag-fallback index and a layout's
+ * index.json record it): artifactType is the document's artifactType, else its config media type (image-spec
+ * manifest.md "artifactType"); non-empty annotations are copied. Fields in Go struct order.
+ */
+export function referrerDescriptor(desc: { mediaType: string; digest: string; size: number }, doc: ReferrerDocument): Descriptor {
+  const entry: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
+  if (doc.annotations !== undefined && Object.keys(doc.annotations).length > 0) entry.annotations = { ...doc.annotations };
+  const artifactType = doc.artifactType || doc.config?.mediaType;
+  if (artifactType) entry.artifactType = artifactType;
+  return entry;
+}
+
 /** How a layer's bytes are compressed, from its media type (soci-format.md §4). */
 export type LayerCompression = 'gzip' | 'tar' | 'zstd' | 'unsupported';
 

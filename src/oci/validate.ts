@@ -5,7 +5,7 @@
 
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { ZtocError } from '../errors.js';
-import { decodeUtf8Go } from '../soci/json.js';
+import { decodeUtf8Go } from './gojson.js';
 import { MediaType, isIndexMediaType, isManifestMediaType, type Descriptor, type ImageIndex, type ImageManifest, type Platform } from './types.js';
 
 /** Largest manifest or index ztoc accepts (the distribution spec's recommended registry limit). */

@@ -1,6 +1,6 @@
 // Owns the stack every registry call goes through, oras-go style: auth (challenges, tokens) → retry (backoff,
 // Retry-After) → transport (undici, redirects). One RegistryClient is meant to be shared by all repositories of a
-// run so that connections, tokens, per-host backoff and the per-repository referrers capability are shared too.
+// run so that connections, tokens, per-host backoff and the per-registry referrers capability are shared too.
 // Also owns the scheme decision: HTTPS unless `plainHttp`, or the host is localhost/127.0.0.1/::1 (any port).
 
 import { registryApiHost } from '../oci/reference.js';
@@ -80,15 +80,22 @@ function bufferedResponse(res: HttpResponse, buf: Buffer): HttpResponse {
 }
 
 export class RegistryClient {
-  readonly transport: HttpTransport;
-  readonly retrier: Retrier;
-  readonly auth: Authenticator;
+  private readonly transport: HttpTransport;
+  private readonly retrier: Retrier;
+  private readonly auth: Authenticator;
   private readonly plainHttp: boolean | undefined;
   private readonly capabilities = new Map<string, ReferrersCapability>();
+  /** The retry policy of this client: what a Repository on it uses for its own waits unless given another. */
+  readonly retryPolicy: RetryPolicy;
+  /** The debug sink this client was given (`onDebug`; a no-op without one): the default for its repositories. */
+  readonly debug: (line: string) => void;
 
   constructor(opts: ClientOptions = {}) {
     this.transport = new HttpTransport(opts);
     this.retrier = new Retrier(opts.retry, opts.onRetry);
+    this.retryPolicy = this.retrier.policy;
+    const onDebug = opts.onDebug;
+    this.debug = onDebug === undefined ? () => {} : (line: string) => onDebug(line);
     const creds = opts.credentials;
     const lookup: CredentialLookup =
       typeof creds === 'function'
@@ -142,12 +149,17 @@ export class RegistryClient {
     );
   }
 
-  getReferrersCapability(registry: string, repository: string): ReferrersCapability | undefined {
-    return this.capabilities.get(`${registryApiHost(registry)}/${repository}`);
+  /**
+   * How this registry records referrers, once known: decided per registry host for the run (the way oras-go decides
+   * per repository, widened to the host because a registry either implements the referrers API or does not; one
+   * backfill then asks once, not once per repository).
+   */
+  getReferrersCapability(registry: string): ReferrersCapability | undefined {
+    return this.capabilities.get(registryApiHost(registry));
   }
 
-  setReferrersCapability(registry: string, repository: string, cap: ReferrersCapability): void {
-    this.capabilities.set(`${registryApiHost(registry)}/${repository}`, cap);
+  setReferrersCapability(registry: string, cap: ReferrersCapability): void {
+    this.capabilities.set(registryApiHost(registry), cap);
   }
 
   async close(): Promise<void> {

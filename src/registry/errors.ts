@@ -100,3 +100,12 @@ export function responseError(method: string, url: URL | string, status: number,
   const msg = `${prefix}${method} ${shown}: HTTP ${status}${detail !== '' ? ` — ${detail}` : ''}`;
   return new RegistryResponseError(codeFor(status, errors), msg, method, shown, status, errors);
 }
+
+/** The error for a failed response, reading (a capped prefix of) its body unless it answered a HEAD. */
+export async function failedResponse(
+  res: { method: string; url: URL; status: number; textPrefix(limit: number): Promise<string> },
+  context?: string,
+): Promise<RegistryResponseError> {
+  const body = res.method === 'HEAD' ? '' : await res.textPrefix(ERROR_BODY_LIMIT);
+  return responseError(res.method, res.url, res.status, body, context);
+}

@@ -1,15 +1,17 @@
 // Owns the public surface of the registry client: what the rest of ztoc (and library users) may import.
 
 export { Repository } from './repository.js';
+export { Registry } from './registry.js';
+export type { RegistryOptions } from './registry.js';
 export type {
   BlobMountResult,
   BlobPushResult,
   CallOptions,
   FetchBlobOptions,
   FetchedManifest,
-  ListOptions,
   PushManifestResult,
   PushReferrerResult,
+  RemoveReferrersResult,
   RepositoryOptions,
 } from './repository.js';
 export { RegistryClient, defaultsToPlainHttp } from './client.js';
@@ -32,6 +34,11 @@ export { HttpTransport, RegistryNetworkError, redactUrl } from './transport.js';
 export type { HttpMethod, HttpRequest, HttpResponse, TransportOptions } from './transport.js';
 export { RegistryResponseError } from './errors.js';
 export type { RegistryErrorEntry } from './errors.js';
-export { referrersTag } from './referrers.js';
-export type { ReferrerManifestInfo } from './referrers.js';
+export { applyReferrerChanges, referrersTag } from './referrers.js';
+export type { ReferrerChange, ReferrerManifestInfo } from './referrers.js';
+export { fallbackStep, newFallbackState, updateFallbackIndex } from './referrers-fallback.js';
+export type { FallbackIo, FallbackState, FallbackStep } from './referrers-fallback.js';
 export { nextLink } from './link.js';
+export type { ListOptions } from './listing.js';
+export { parseContentRange, resumableBody } from './resumable.js';
+export type { ResumableSource } from './resumable.js';

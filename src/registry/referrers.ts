@@ -1,10 +1,11 @@
 // Owns the pieces of the OCI referrers mechanisms that are not HTTP: the fallback tag name (`<alg>-<hex>`, spec
-// §Referrers Tag Schema), the descriptor a referrer gets in the fallback index, merging it into an existing index
-// (dedupe by digest, drop empty entries, keep the order, append), Go-canonical serialisation of that index, the
-// client-side artifactType filter, and the in-process lock that serialises fallback updates per subject.
+// §Referrers Tag Schema), applying a change (add and/or remove
+// referrers: dedupe by digest, drop empty entries, keep the order, append) to an existing index, Go-canonical
+// serialisation of that index, the client-side artifactType filter, and the in-process lock that serialises
+// fallback updates per subject. The update protocol against concurrent writers is referrers-fallback.ts.
 
 import { MediaType, type Descriptor, type ImageIndex } from '../oci/types.js';
-import { marshalIndex } from '../soci/json.js';
+import { marshalIndex } from '../oci/gojson.js';
 
 /** What pushReferrer needs from the referrer manifest it is given. */
 export interface ReferrerManifestInfo {
@@ -22,31 +23,33 @@ export function referrersTag(digest: string): string {
   return `${alg}-${enc}`.replace(/[^a-zA-Z0-9_.-]/g, '-');
 }
 
-/** The descriptor of a referrer as listed by the referrers API / fallback index (OCI Go struct field order). */
-export function referrerEntry(desc: { mediaType: string; digest: string; size: number }, info: ReferrerManifestInfo): Descriptor {
-  const entry: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
-  if (info.annotations !== undefined && Object.keys(info.annotations).length > 0) entry.annotations = { ...info.annotations };
-  const artifactType = info.artifactType !== undefined && info.artifactType !== '' ? info.artifactType : info.config.mediaType;
-  if (artifactType !== '') entry.artifactType = artifactType;
-  return entry;
+/** A change to the referrers of one subject: entries to add (or replace, by digest) and digests to remove. */
+export interface ReferrerChange {
+  add?: Descriptor[];
+  remove?: string[];
+}
+
+/**
+ * The fallback index after `change` (oras-go's applyReferrerChanges): the existing entries deduped by digest, empty
+ * ones dropped, order kept, minus those removed or re-added; then the added ones, in order. `changed` says whether
+ * the list differs from `existing`. Pure.
+ */
+export function applyReferrerChanges(existing: Descriptor[], change: ReferrerChange): { index: ImageIndex; changed: boolean } {
+  const drop = new Set([...(change.remove ?? []), ...(change.add ?? []).map((d) => d.digest)]);
+  const seen = new Set<string>();
+  const manifests: Descriptor[] = [];
+  for (const d of [...existing.filter((e) => !drop.has(e.digest)), ...(change.add ?? [])]) {
+    if (d.digest === '' || d.mediaType === '' || seen.has(d.digest)) continue;
+    seen.add(d.digest);
+    manifests.push(d);
+  }
+  const changed = manifests.length !== existing.length || manifests.some((d, i) => JSON.stringify(d) !== JSON.stringify(existing[i]));
+  return { index: { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests }, changed };
 }
 
 /** A new fallback index: the existing entries (deduped, empty ones dropped, order kept) plus `entry` at the end. */
 export function mergeReferrer(existing: Descriptor[], entry: Descriptor): ImageIndex {
-  const seen = new Set<string>();
-  const manifests: Descriptor[] = [];
-  for (const d of existing) {
-    if (d.digest === '' || d.mediaType === '' || seen.has(d.digest) || d.digest === entry.digest) continue;
-    seen.add(d.digest);
-    manifests.push(d);
-  }
-  manifests.push(entry);
-  return { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests };
-}
-
-/** The empty fallback index (`manifests: []`, never null). */
-export function emptyReferrersIndex(): ImageIndex {
-  return { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
+  return applyReferrerChanges(existing, { add: [entry] }).index;
 }
 
 /** Compact Go-canonical JSON of the index (what oras-go's json.Marshal of ocispec.Index produces). */

@@ -1,33 +1,41 @@
-// Owns the distribution API of one repository (registry host + name): manifests (resolve, fetch, exists, push),
-// blobs (verified streaming fetch that resumes cut connections with Range, range reads, exists, monolithic
-// POST+PUT upload, cross-repository mount), tag and catalog listing with Link paging, and referrers through the
-// API or the `sha256-<hex>` tag fallback. Every call goes through a (shareable) RegistryClient.
+// Owns the distribution API of one repository (registry host + name): manifests (resolve, fetch, exists, push,
+// delete), blobs (verified streaming fetch over the Range-resuming reader of resumable.ts, range reads, exists,
+// monolithic POST+PUT upload, cross-repository mount), tag listing, and referrers through the API or the
+// `sha256-<hex>` tag fallback (updated by referrers-fallback.ts): listing, pushing, removing. Every call goes through
+// a (shareable) RegistryClient; the retry policy (for resume and fallback pauses) and the debug sink are injected.
+// The catalog belongs to Registry (registry.ts).
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ZtocError } from '../errors.js';
+import { ZtocError, isZtocError } from '../errors.js';
 import { Sha256Counter, isSha256Digest, isValidDigest, sha256Digest } from '../oci/digest.js';
 import { parseRegistryReference, type RegistryReference } from '../oci/reference.js';
-import { MANIFEST_ACCEPT, MediaType, type Descriptor, type ImageIndex, type ImageManifest } from '../oci/types.js';
+import { MANIFEST_ACCEPT, MediaType, referrerDescriptor, type Descriptor, type ImageIndex, type ImageManifest } from '../oci/types.js';
 import { repositoryScope } from './auth.js';
 import { RegistryClient, type ClientOptions, type ReferrersCapability, type RegistryRequest } from './client.js';
-import { displayUrl, responseError, ERROR_BODY_LIMIT, type RegistryResponseError } from './errors.js';
+import { displayUrl, failedResponse, type RegistryResponseError } from './errors.js';
 import { nextLink } from './link.js';
+import { listAllPages, listCatalog, type ListOptions } from './listing.js';
 import {
   filterByArtifactType,
-  mergeReferrer,
-  referrerEntry,
   referrersTag,
   serializeReferrersIndex,
   withKeyLock,
+  type ReferrerChange,
   type ReferrerManifestInfo,
 } from './referrers.js';
-import { backoffDelay } from './retry.js';
+import { updateFallbackIndex, type FallbackIo } from './referrers-fallback.js';
+import { backoffDelay, type RetryPolicy } from './retry.js';
+import { parseContentRange, resumableBody } from './resumable.js';
 import { MAX_MANIFEST_BYTES, bareMediaType, parseFetchedManifest, parseReferrersIndex } from './schemas.js';
-import { isRetryableNetworkError, networkError, type HttpMethod, type HttpResponse } from './transport.js';
+import type { HttpMethod, HttpResponse } from './transport.js';
 
 export interface RepositoryOptions extends ClientOptions {
-  /** Share connections, tokens and capabilities with other repositories (recommended). Options above are then ignored. */
+  /** Share connections, tokens and capabilities with other repositories (recommended). Client options above are then ignored. */
   client?: RegistryClient;
+  /** The retry policy for this repository's own waits (resuming a cut blob, fallback-index retries). Default: the client's. */
+  retryPolicy?: RetryPolicy;
+  /** Debug sink for this repository's decisions. Default: the client's (`onDebug`). */
+  debug?: (line: string) => void;
   /** Skip detection: 'api' = the registry implements the referrers API, 'tag' = use the tag fallback. */
   referrersCapability?: ReferrersCapability;
 }
@@ -62,39 +70,18 @@ export interface PushReferrerResult {
   mechanism: ReferrersCapability;
 }
 
-export interface ListOptions extends CallOptions {
-  /** `n` per page. Default 1000. */
-  pageSize?: number;
-  /** Stop (with an error) after this many pages. Default 1000. */
-  maxPages?: number;
+export type { ListOptions };
+
+export interface RemoveReferrersResult {
+  mechanism: ReferrersCapability;
+  /** The digests that were listed as referrers and have been removed. */
+  removed: string[];
 }
 
 export type BlobPushResult = 'exists' | 'pushed';
 export type BlobMountResult = 'mounted' | 'pushed';
 
 const REFERRERS_PAGE_LIMIT = 4 * 1024 * 1024;
-const LIST_PAGE_LIMIT = 4 * 1024 * 1024;
-/** Writes of the referrers fallback index per pushReferrer before giving up. */
-const MAX_FALLBACK_MERGES = 6;
-/** Reads in a row that must show every entry before a fallback update counts as done. */
-const FALLBACK_CONFIRMATIONS = 2;
-const MAX_FALLBACK_ROUNDS = 3 * MAX_FALLBACK_MERGES + FALLBACK_CONFIRMATIONS;
-/** Shortest and longest pause between confirming reads. */
-const FALLBACK_SETTLE_FLOOR_MS = 100;
-const FALLBACK_SETTLE_CAP_MS = 10_000;
-const MAX_TOTAL_RESUMES = 100;
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** `bytes <first>-<last>/<total|*>` */
-function parseContentRange(v: string | undefined): { first: number; last: number; total: number | undefined } | undefined {
-  if (v === undefined) return undefined;
-  const m = /^\s*bytes\s+(\d+)-(\d+)\/(\d+|\*)\s*$/i.exec(v);
-  if (m === null) return undefined;
-  return { first: Number(m[1]), last: Number(m[2]), total: m[3] === '*' ? undefined : Number(m[3]) };
-}
 
 export class Repository {
   /** Registry name as in the reference (`docker.io`, `127.0.0.1:5000`). */
@@ -103,6 +90,8 @@ export class Repository {
   readonly name: string;
   readonly client: RegistryClient;
   private readonly ownsClient: boolean;
+  private readonly retryPolicy: RetryPolicy;
+  private readonly debug: (line: string) => void;
 
   constructor(registry: string, name: string, opts: RepositoryOptions = {}) {
     this.registry = registry;
@@ -114,7 +103,9 @@ export class Repository {
       this.client = new RegistryClient(opts);
       this.ownsClient = true;
     }
-    if (opts.referrersCapability !== undefined) this.client.setReferrersCapability(registry, name, opts.referrersCapability);
+    this.retryPolicy = opts.retryPolicy ?? this.client.retryPolicy;
+    this.debug = opts.debug ?? this.client.debug;
+    if (opts.referrersCapability !== undefined) this.client.setReferrersCapability(registry, opts.referrersCapability);
   }
 
   /** A repository for a parsed or textual registry reference (`127.0.0.1:5000/a/b:tag`). */
@@ -129,11 +120,11 @@ export class Repository {
   }
 
   get referrersCapability(): ReferrersCapability | undefined {
-    return this.client.getReferrersCapability(this.registry, this.name);
+    return this.client.getReferrersCapability(this.registry);
   }
 
   set referrersCapability(cap: ReferrersCapability) {
-    this.client.setReferrersCapability(this.registry, this.name, cap);
+    this.client.setReferrersCapability(this.registry, cap);
   }
 
   // --- plumbing ------------------------------------------------------------------------------------------------
@@ -152,13 +143,20 @@ export class Repository {
     return [repositoryScope(this.name, 'pull', 'push')];
   }
 
+  private deleteScopes(): string[] {
+    return [repositoryScope(this.name, 'pull', 'push', 'delete')];
+  }
+
   private req(method: HttpMethod, url: URL, scopes: string[], extra: Partial<RegistryRequest> = {}): RegistryRequest {
     return { method, url, registry: this.registry, repository: this.name, scopes, ...extra };
   }
 
-  private async fail(res: HttpResponse, context?: string): Promise<RegistryResponseError> {
-    const body = res.method === 'HEAD' ? '' : await res.textPrefix(ERROR_BODY_LIMIT);
-    return responseError(res.method, res.url, res.status, body, context);
+  private fail(res: HttpResponse, context?: string): Promise<RegistryResponseError> {
+    return failedResponse(res, context);
+  }
+
+  private sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    return sleep(ms, undefined, signal === undefined ? undefined : { signal });
   }
 
   private where(ref: string): string {
@@ -180,6 +178,17 @@ export class Repository {
    * fetching by digest it must equal the requested one (and so must Docker-Content-Digest, when sent).
    */
   async resolve(reference: string, opts: CallOptions = {}): Promise<FetchedManifest> {
+    const { bytes, digest, contentType, where } = await this.fetchManifestBytes(reference, opts);
+    const parsed = parseFetchedManifest(bytes, contentType, `manifest ${where}`);
+    const descriptor: Descriptor = { mediaType: parsed.mediaType, digest, size: bytes.length };
+    const out: FetchedManifest = { descriptor, bytes };
+    if (parsed.kind === 'manifest') out.manifest = parsed.manifest;
+    else if (parsed.kind === 'index') out.manifest = parsed.index;
+    return out;
+  }
+
+  /** The raw bytes of a manifest, their digest (checked when fetched by digest) and the response Content-Type. */
+  private async fetchManifestBytes(reference: string, opts: CallOptions): Promise<{ bytes: Buffer; digest: string; contentType: string | undefined; where: string }> {
     this.checkRef(reference);
     const byDigest = reference.includes(':');
     const where = this.where(reference);
@@ -210,14 +219,8 @@ export class Repository {
     // By tag, Docker-Content-Digest is deliberately ignored: ggcr notes "so many registries implement this
     // incorrectly" (kaniko#298); the digest of the bytes is the truth.
     digest = byDigest ? reference : digest;
-    const parsed = parseFetchedManifest(bytes, res.header('content-type'), `manifest ${where}`);
-    const descriptor: Descriptor = { mediaType: parsed.mediaType, digest, size: bytes.length };
-    const out: FetchedManifest = { descriptor, bytes };
-    if (parsed.kind === 'manifest') out.manifest = parsed.manifest;
-    else if (parsed.kind === 'index') out.manifest = parsed.index;
-    return out;
+    return { bytes, digest, contentType: res.header('content-type'), where };
   }
-
   /** Like resolve, but the document must be an image manifest or index. */
   async fetchManifest(reference: string, opts: CallOptions = {}): Promise<FetchedManifest & { manifest: ImageManifest | ImageIndex }> {
     const m = await this.resolve(reference, opts);
@@ -310,102 +313,35 @@ export class Repository {
       throw new ZtocError('INVALID_ARGUMENT', `blob ${desc.digest}: invalid size ${desc.size}`, { layer: desc.digest });
     }
     const where = `blob ${this.where(desc.digest)}`;
-    const hasher = new Sha256Counter();
-    const maxStuck = opts.maxResumes ?? this.client.retrier.policy.maxAttempts;
-    let stuck = 0;
-    let resumes = 0;
     const url = this.url(`blobs/${desc.digest}`);
-
-    for (;;) {
-      const reached = hasher.bytes;
-      const headers: Record<string, string> = {};
-      if (reached > 0) headers.range = `bytes=${reached}-`;
-      const res = await this.client.request(this.req('GET', url, this.pullScopes(), { headers, signal: opts.signal }));
-      try {
-        if (reached === 0) {
-          if (res.status !== 200) throw await this.fail(res, where);
-          const cl = res.header('content-length');
-          if (cl !== undefined && /^\d+$/.test(cl) && Number(cl) !== desc.size) {
-            throw new ZtocError('SIZE_MISMATCH', `${where}: the registry sends ${cl} bytes, the descriptor says ${desc.size}`, { layer: desc.digest });
-          }
-          const dcd = res.header('docker-content-digest');
-          if (dcd !== undefined && dcd.startsWith('sha256:') && dcd !== desc.digest) {
-            throw new ZtocError('DIGEST_MISMATCH', `${where}: Docker-Content-Digest says ${dcd}`, { layer: desc.digest });
-          }
-        } else {
-          if (res.status === 200) {
-            throw new ZtocError(
-              'REGISTRY_PROTOCOL',
-              `${where}: the connection broke at byte ${reached} and the server ignored "Range: bytes=${reached}-" (answered 200, not 206); ` +
-                'a single-pass stream cannot restart from zero',
-              { layer: desc.digest, offset: reached, status: 200 },
-            );
-          }
-          if (res.status !== 206) throw await this.fail(res, `${where} (resuming at byte ${reached})`);
-          const cr = parseContentRange(res.header('content-range'));
-          if (cr === undefined || cr.first !== reached) {
-            throw new ZtocError('REGISTRY_PROTOCOL', `${where}: asked for bytes ${reached}- but got Content-Range ${JSON.stringify(res.header('content-range') ?? '')}`, {
-              layer: desc.digest,
-              offset: reached,
-              status: 206,
-            });
-          }
+    const hasher = new Sha256Counter();
+    const body = resumableBody({
+      where,
+      layer: desc.digest,
+      size: desc.size,
+      get: (offset) => this.client.request(this.req('GET', url, this.pullScopes(), { headers: offset > 0 ? { range: `bytes=${offset}-` } : {}, signal: opts.signal })),
+      checkFirst: async (res) => {
+        if (res.status !== 200) throw await this.fail(res, where);
+        const cl = res.header('content-length');
+        if (cl !== undefined && /^\d+$/.test(cl) && Number(cl) !== desc.size) {
+          throw new ZtocError('SIZE_MISMATCH', `${where}: the registry sends ${cl} bytes, the descriptor says ${desc.size}`, { layer: desc.digest });
         }
-      } catch (err) {
-        res.body.destroy();
-        throw err;
-      }
-
-      let cut: unknown;
-      const it = res.body[Symbol.asyncIterator]();
-      try {
-        for (;;) {
-          let r: IteratorResult<Uint8Array>;
-          try {
-            r = await it.next();
-          } catch (err) {
-            if (opts.signal?.aborted === true) throw opts.signal.reason;
-            if (!isRetryableNetworkError(err)) throw networkError(err, 'GET', res.url);
-            cut = err;
-            break;
-          }
-          if (r.done === true) break;
-          const chunk = r.value;
-          if (hasher.bytes + chunk.length > desc.size) {
-            throw new ZtocError('SIZE_MISMATCH', `${where}: the registry sent more than the ${desc.size} bytes the descriptor says`, {
-              layer: desc.digest,
-              offset: desc.size,
-            });
-          }
-          hasher.update(chunk);
-          yield chunk;
+        const dcd = res.header('docker-content-digest');
+        if (dcd !== undefined && dcd.startsWith('sha256:') && dcd !== desc.digest) {
+          throw new ZtocError('DIGEST_MISMATCH', `${where}: Docker-Content-Digest says ${dcd}`, { layer: desc.digest });
         }
-      } finally {
-        res.body.destroy();
-      }
-
-      if (hasher.bytes === desc.size) break;
-      // Short: the connection was cut (or the body ended early). Resume from where we are.
-      stuck = hasher.bytes > reached ? 1 : stuck + 1;
-      resumes++;
-      if (stuck > maxStuck || resumes > MAX_TOTAL_RESUMES) {
-        if (cut !== undefined) {
-          const e = networkError(cut, 'GET', res.url);
-          throw new ZtocError('REGISTRY_NETWORK', `${where}: gave up resuming at byte ${hasher.bytes} of ${desc.size}: ${e.message}`, {
-            layer: desc.digest,
-            offset: hasher.bytes,
-            cause: cut,
-          });
-        }
-        throw new ZtocError('SIZE_MISMATCH', `${where}: the body ended at byte ${hasher.bytes}, the descriptor says ${desc.size}`, {
-          layer: desc.digest,
-          offset: hasher.bytes,
-        });
-      }
-      this.client.transport.debug(`${where}: body cut at byte ${hasher.bytes} of ${desc.size}; resuming with Range`);
-      await sleep(backoffDelay(stuck, this.client.retrier.policy), undefined, opts.signal === undefined ? undefined : { signal: opts.signal });
+      },
+      fail: (res, context) => this.fail(res, context),
+      maxStuck: opts.maxResumes ?? this.retryPolicy.maxAttempts,
+      backoff: (n) => backoffDelay(n, this.retryPolicy),
+      sleep: (ms) => this.sleep(ms, opts.signal),
+      debug: this.debug,
+      signal: opts.signal,
+    });
+    for await (const chunk of body) {
+      hasher.update(chunk);
+      yield chunk;
     }
-
     const got = hasher.digest();
     if (got !== desc.digest) {
       throw new ZtocError('DIGEST_MISMATCH', `${where}: the ${desc.size} bytes received hash to ${got}`, { layer: desc.digest });
@@ -527,7 +463,7 @@ export class Repository {
       res = await this.startUpload(scopes, { mount: desc.digest, from: fromRepository }, opts);
     } catch (err) {
       if (opts.signal?.aborted === true) throw err;
-      this.client.transport.debug(`mount of ${desc.digest} from ${fromRepository} failed (${(err as Error).message}); uploading instead`);
+      this.debug(`mount of ${desc.digest} from ${fromRepository} failed (${(err as Error).message}); uploading instead`);
     }
     if (res !== undefined) {
       await res.discard();
@@ -538,7 +474,7 @@ export class Repository {
         return 'pushed';
       }
       // ggcr quirk (#1679, #1404): some registries fail the mount POST outright; a plain upload still works.
-      this.client.transport.debug(`mount of ${desc.digest} from ${fromRepository}: HTTP ${res.status}; uploading instead`);
+      this.debug(`mount of ${desc.digest} from ${fromRepository}: HTTP ${res.status}; uploading instead`);
     }
     await this.upload(desc, await getBytes(), scopes, opts);
     return 'pushed';
@@ -546,49 +482,16 @@ export class Repository {
 
   // --- listing -------------------------------------------------------------------------------------------------
 
-  private async paged(first: URL, scopes: string[], key: string, what: string, opts: ListOptions): Promise<string[]> {
-    const maxPages = opts.maxPages ?? 1000;
-    const out: string[] = [];
-    let url: URL | undefined = first;
-    for (let page = 0; url !== undefined; page++) {
-      if (page >= maxPages) throw new ZtocError('REGISTRY_PROTOCOL', `${what}: more than ${maxPages} pages`);
-      const res = await this.client.request(this.req('GET', url, scopes, { signal: opts.signal, headers: { accept: 'application/json' }, bufferLimit: LIST_PAGE_LIMIT }));
-      if (res.status !== 200) throw await this.fail(res, what);
-      const body = await res.bytes(LIST_PAGE_LIMIT);
-      let doc: unknown;
-      try {
-        doc = JSON.parse(body.toString('utf8'));
-      } catch {
-        throw new ZtocError('REGISTRY_PROTOCOL', `${what}: the registry answered something that is not JSON`);
-      }
-      const list = isObject(doc) ? doc[key] : undefined;
-      if (list !== null && list !== undefined) {
-        if (!Array.isArray(list) || !list.every((t) => typeof t === 'string')) {
-          throw new ZtocError('REGISTRY_PROTOCOL', `${what}: "${key}" is not a list of strings`);
-        }
-        out.push(...(list as string[]));
-      }
-      const next = nextLink(res.headerValues('link'), res.url);
-      if (next !== undefined && next.origin !== res.url.origin) {
-        throw new ZtocError('REGISTRY_PROTOCOL', `${what}: the next-page link points to another host (${next.host})`);
-      }
-      url = next;
-    }
-    return out;
-  }
-
   /** All tags (paged with `n`/`last` and Link headers; Debian's registry does not page tags). */
   async listTags(opts: ListOptions = {}): Promise<string[]> {
     const first = this.url('tags/list', { n: String(opts.pageSize ?? 1000) });
-    return this.paged(first, this.pullScopes(), 'tags', `list tags of ${this.registry}/${this.name}`, opts);
+    const target = { registry: this.registry, repository: this.name, scopes: this.pullScopes() };
+    return listAllPages(this.client, target, first, 'tags', `list tags of ${this.registry}/${this.name}`, opts);
   }
 
-  /** The registry's repository catalog (needs `registry:catalog:*`). */
+  /** The registry's repository catalog (needs `registry:catalog:*`). Kept for callers; the catalog is Registry's. */
   async catalog(opts: ListOptions & { last?: string } = {}): Promise<string[]> {
-    const first = new URL('/v2/_catalog', this.client.baseUrl(this.registry));
-    first.searchParams.set('n', String(opts.pageSize ?? 1000));
-    if (opts.last !== undefined) first.searchParams.set('last', opts.last);
-    return this.paged(first, ['registry:catalog:*'], 'repositories', `catalog of ${this.registry}`, opts);
+    return listCatalog(this.client, this.registry, opts);
   }
 
   // --- referrers -----------------------------------------------------------------------------------------------
@@ -649,7 +552,7 @@ export class Repository {
         if (page === 0) return undefined;
         throw new ZtocError('REGISTRY_PROTOCOL', `${what}: page ${page + 1} is not an image index`);
       }
-      const idx = parseReferrersIndex(await res.bytes(REFERRERS_PAGE_LIMIT), what);
+      const idx = parseReferrersIndex(await res.bytes(REFERRERS_PAGE_LIMIT), what, res.header('content-type'));
       out.push(...idx.manifests);
       const applied = (res.header('oci-filters-applied') ?? '').split(',').map((s) => s.trim());
       if (!applied.includes('artifactType')) filtered = false;
@@ -666,17 +569,15 @@ export class Repository {
   /** The fallback index and the digest of its bytes, or undefined when the tag does not exist. */
   private async readFallback(subject: string, opts: CallOptions): Promise<{ index: ImageIndex; digest: string } | undefined> {
     const tag = referrersTag(subject);
-    let m: FetchedManifest;
+    let m: Awaited<ReturnType<Repository['fetchManifestBytes']>>;
     try {
-      m = await this.resolve(tag, opts);
+      m = await this.fetchManifestBytes(tag, opts);
     } catch (err) {
       if (err instanceof ZtocError && err.code === 'REGISTRY_NOT_FOUND') return undefined;
       throw err;
     }
-    if (m.manifest === undefined || !('manifests' in m.manifest)) {
-      throw new ZtocError('MANIFEST_INVALID', `referrers fallback tag ${this.where(tag)} holds ${m.descriptor.mediaType}, not an image index`);
-    }
-    return { index: m.manifest, digest: m.descriptor.digest };
+    // Read like a referrers answer: `manifests` null or absent (other tools write that) means none.
+    return { index: parseReferrersIndex(m.bytes, `referrers fallback tag ${this.where(tag)}`, m.contentType), digest: m.digest };
   }
 
   /**
@@ -691,72 +592,90 @@ export class Repository {
     if (!isValidDigest(subject)) throw new ZtocError('INVALID_ARGUMENT', `invalid subject digest ${JSON.stringify(subject)}`);
     const digest = sha256Digest(manifestBytes);
     const descriptor: Descriptor = { mediaType, digest, size: manifestBytes.length };
+    // As oras-go's pushWithIndexing: a registry known to have the API (its referrers answer was an image index)
+    // needs nothing more than the PUT. A registry not probed yet is decided by the PUT's answer: `OCI-Subject`
+    // means it recorded the referrer itself, so no fallback tag is written. Without that header oras-go writes
+    // the fallback tag too (and marks the registry tag-only for the run), even if the registry might list the
+    // referrer by itself; we follow it: a referrer listed twice is harmless, one nobody can find is not. A registry
+    // already known to lack the API keeps the fallback even when a PUT carries `OCI-Subject` (oras-go cannot
+    // change a decided capability): ECR sent the header before its referrers API worked (sigstore-js#1183).
+    const known = this.referrersCapability;
     const pushed = await this.pushManifest(digest, manifestBytes, mediaType, opts);
-    if (pushed.subjectSupported) {
-      this.referrersCapability = 'api';
-      return { descriptor, mechanism: 'api' };
+    if (known !== 'tag') {
+      if (pushed.subjectSupported && this.referrersCapability === undefined) this.referrersCapability = 'api';
+      if (pushed.subjectSupported || this.referrersCapability === 'api') return { descriptor, mechanism: 'api' };
     }
-    if (this.referrersCapability === 'api') return { descriptor, mechanism: 'api' };
     this.referrersCapability = 'tag';
-    const entry = referrerEntry(descriptor, manifest);
-    const tag = referrersTag(subject);
-    const policy = this.client.retrier.policy;
-    const wait = (ms: number): Promise<void> => sleep(ms, undefined, opts.signal === undefined ? undefined : { signal: opts.signal });
-    await withKeyLock(`${this.client.baseUrl(this.registry).host}/${this.name}@${subject}`, async () => {
-      // There is no conditional PUT for a tag, so another writer (another ztoc, another tool) can replace the
-      // index between our read and our write, or right after it. So: every entry seen during this update is kept
-      // (an entry that disappears was dropped by a concurrent overwrite, not removed on purpose), the index is
-      // re-read after each write, and it counts as done only when ours and every entry seen are there in
-      // FALLBACK_CONFIRMATIONS reads in a row, a pause apart. The pause is at least twice our own read-to-write
-      // time (jittered): another writer's read-to-write time against the same registry is about the same, so one
-      // that read before our PUT has written by then, and is merged with.
-      const seen = new Map<string, Descriptor>();
-      let confirmed = 0;
-      let writes = 0;
-      let window = 0;
-      const settle = (): Promise<void> =>
-        wait(Math.min(FALLBACK_SETTLE_CAP_MS, Math.max(FALLBACK_SETTLE_FLOOR_MS, backoffDelay(1, policy), Math.round(window * (2 + Math.random())))));
-      for (let round = 0; round < MAX_FALLBACK_ROUNDS; round++) {
-        const readStart = performance.now();
-        const read = await this.readFallback(subject, opts);
-        const current = read?.index.manifests ?? [];
-        const readTime = performance.now() - readStart;
-        const present = new Set(current.map((d) => d.digest));
-        for (const d of current) if (d.digest !== digest && !seen.has(d.digest)) seen.set(d.digest, d);
-        const lost = [...seen.values()].filter((d) => !present.has(d.digest));
-        if (present.has(digest) && lost.length === 0) {
-          if (++confirmed >= FALLBACK_CONFIRMATIONS) return;
-          await settle();
-          continue;
-        }
-        confirmed = 0;
-        if (writes >= MAX_FALLBACK_MERGES) break;
-        if (writes > 0) {
-          this.client.transport.debug(
-            `referrers fallback ${this.where(tag)}: ${present.has(digest) ? '' : `our entry ${digest} `}${lost.length > 0 ? `${lost.length} entries seen before ` : ''}went missing after a write (concurrent writer?); merging again`,
-          );
-          await wait(backoffDelay(writes, policy));
-        }
-        const next = mergeReferrer([...current, ...lost], entry);
-        const writeStart = performance.now();
-        // Narrow the race: if the tag moved since our read (a HEAD is cheap), read and merge again instead of
-        // overwriting what another writer just put there.
-        const head = await this.headManifest(tag, opts).catch(() => undefined);
-        if (head !== undefined && head.digest !== read?.digest) {
-          this.client.transport.debug(`referrers fallback ${this.where(tag)}: changed since we read it (concurrent writer); reading again`);
-          confirmed = 0;
-          await wait(Math.round(backoffDelay(1, policy) * Math.random()));
-          continue;
-        }
-        await this.pushManifest(tag, serializeReferrersIndex(next), MediaType.OciIndex, opts);
-        window = Math.max(window, readTime + (performance.now() - writeStart));
-        writes++;
-      }
-      throw new ZtocError(
-        'REGISTRY_ERROR',
-        `referrers fallback ${this.where(tag)}: could not keep ${digest} in the index after ${writes} writes (other writers keep replacing it)`,
-      );
-    });
+    await this.updateFallback(subject, { add: [referrerDescriptor(descriptor, manifest)] }, opts);
     return { descriptor, mechanism: 'tag' };
+  }
+
+  /** Apply `change` to the fallback index of `subject`, serialised per subject within this process. */
+  private async updateFallback(subject: string, change: ReferrerChange, opts: CallOptions): Promise<void> {
+    const tag = referrersTag(subject);
+    const io: FallbackIo = {
+      read: async () => {
+        const r = await this.readFallback(subject, opts);
+        return r === undefined ? undefined : { manifests: r.index.manifests, digest: r.digest };
+      },
+      head: async () => (await this.headManifest(tag, opts))?.digest,
+      write: async (index) => {
+        await this.pushManifest(tag, serializeReferrersIndex(index), MediaType.OciIndex, opts);
+      },
+      remove: async (digest) => {
+        try {
+          return (await this.deleteManifest(digest, opts)) !== undefined;
+        } catch (err) {
+          if (isZtocError(err, 'REGISTRY_UNSUPPORTED')) return false;
+          throw err;
+        }
+      },
+      sleep: (ms) => this.sleep(ms, opts.signal),
+      backoff: (attempt) => backoffDelay(attempt, this.retryPolicy),
+      debug: this.debug,
+    };
+    await withKeyLock(`${this.client.baseUrl(this.registry).host}/${this.name}@${subject}`, () => updateFallbackIndex(io, change, this.where(tag)));
+  }
+
+  /**
+   * DELETE a manifest by digest. 'deleted', or undefined when the registry does not have it. A registry that refuses
+   * deletes (405, or the error code UNSUPPORTED: Docker Hub and registries with deletes disabled) gives
+   * REGISTRY_UNSUPPORTED with the registry's answer.
+   */
+  async deleteManifest(digest: string, opts: CallOptions = {}): Promise<'deleted' | undefined> {
+    if (!isValidDigest(digest)) throw new ZtocError('INVALID_ARGUMENT', `invalid digest ${JSON.stringify(digest)}`);
+    const res = await this.client.request(this.req('DELETE', this.url(`manifests/${digest}`), this.deleteScopes(), { signal: opts.signal }));
+    if (res.status === 202 || res.status === 200 || res.status === 204) {
+      await res.discard();
+      return 'deleted';
+    }
+    const e = await this.fail(res, `delete manifest ${this.where(digest)}`);
+    if (res.status === 405 || e.hasRegistryCode('UNSUPPORTED')) {
+      throw new ZtocError('REGISTRY_UNSUPPORTED', `${e.message} (the registry does not allow deleting manifests)`, { status: res.status, cause: e });
+    }
+    if (res.status === 404 && e.hasRegistryCode('MANIFEST_UNKNOWN')) return undefined;
+    throw e;
+  }
+
+  /**
+   * Remove referrers of `subject`. Through the referrers API the referrer manifests are deleted (that is what takes
+   * them out of the answer). On the tag fallback the `sha256-<hex>` index is rewritten without them, keeping every
+   * other referrer (with the same guard against concurrent writers as pushReferrer); the manifests themselves stay
+   * (deleteManifest removes them, where the registry allows it). Digests that are not listed are ignored. Returns
+   * the mechanism and the digests that were listed and are now gone.
+   */
+  async removeReferrers(subject: string, digests: string[], opts: CallOptions = {}): Promise<RemoveReferrersResult> {
+    if (!isValidDigest(subject)) throw new ZtocError('INVALID_ARGUMENT', `invalid subject digest ${JSON.stringify(subject)}`);
+    for (const d of digests) if (!isValidDigest(d)) throw new ZtocError('INVALID_ARGUMENT', `invalid digest ${JSON.stringify(d)}`);
+    const listed = new Set((await this.referrers(subject, undefined, opts)).map((d) => d.digest));
+    const removed = [...new Set(digests)].filter((d) => listed.has(d));
+    const mechanism = this.referrersCapability ?? 'tag';
+    if (removed.length === 0) return { mechanism, removed };
+    if (mechanism === 'api') {
+      for (const d of removed) await this.deleteManifest(d, opts);
+    } else {
+      await this.updateFallback(subject, { remove: removed }, opts);
+    }
+    return { mechanism, removed };
   }
 }

@@ -53,13 +53,24 @@ export function parseFetchedManifest(bytes: Uint8Array, contentType: string | un
   return { kind: 'other', mediaType };
 }
 
-/** Validate a referrers response or fallback-tag document: it must be an image index. */
-export function parseReferrersIndex(bytes: Uint8Array, what: string): ImageIndex {
+/**
+ * Validate a referrers response or fallback-tag document: it must be an image index. An empty list is read leniently,
+ * as the SOCI snapshotter and oras-go read it (Go decodes both to an empty slice): olareg answers
+ * `"manifests": null`, and an absent `manifests` means none too. Entries stay strictly checked: a malformed
+ * descriptor fails with MANIFEST_INVALID naming the path, so nothing is built or pushed on top of it.
+ * `contentType` (the response's) decides the type only when the body names none.
+ */
+export function parseReferrersIndex(bytes: Uint8Array, what: string, contentType?: string): ImageIndex {
   let doc: unknown;
   try {
     doc = JSON.parse(Buffer.from(bytes).toString('utf8'));
   } catch {
     throw new ZtocError('MANIFEST_INVALID', `${what} is not valid JSON`);
   }
-  return validateIndex(doc, what);
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new ZtocError('MANIFEST_INVALID', `${what} is not a JSON object`);
+  const obj = doc as Record<string, unknown>;
+  const type = typeof obj['mediaType'] === 'string' ? obj['mediaType'] : bareMediaType(contentType);
+  if (type !== undefined && !isIndexMediaType(type)) throw new ZtocError('MANIFEST_INVALID', `${what} is ${type}, not an image index`);
+  const manifests = obj['manifests'];
+  return validateIndex(manifests === null || manifests === undefined ? { ...obj, manifests: [] } : obj, what);
 }

@@ -8,7 +8,7 @@ import { samePlatform } from '../oci/platform.js';
 import { MediaType, isManifestMediaType, type Descriptor, type ImageIndex, type ImageManifest, type Platform } from '../oci/types.js';
 import { sha256Digest } from '../oci/digest.js';
 import { ANNOTATION_IMAGE_MANIFEST_DIGEST, ANNOTATION_INDEX_DIGEST } from './index.js';
-import { marshalIndex, marshalManifest } from './json.js';
+import { marshalIndex, marshalManifest } from '../oci/gojson.js';
 
 export type ConvertSource =
   | { kind: 'index'; index: ImageIndex }

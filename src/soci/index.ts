@@ -6,7 +6,7 @@ import { ZtocError } from '../errors.js';
 import { sha256Digest } from '../oci/digest.js';
 import { parseManifestOrIndex } from '../oci/validate.js';
 import { MediaType, type Descriptor, type ImageManifest } from '../oci/types.js';
-import { marshalManifest } from './json.js';
+import { marshalManifest } from '../oci/gojson.js';
 
 /** Layer descriptor annotation: digest of the image layer a zTOC indexes. */
 export const ANNOTATION_IMAGE_LAYER_DIGEST = 'com.amazon.soci.image-layer-digest';

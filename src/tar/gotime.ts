@@ -56,14 +56,14 @@ function unix(sec: number, nsec: number): GoTime {
   return { sec, nsec };
 }
 
-/** Result of parsePaxTimeInto. */
+/** Where parsePaxTimeInto puts its result when the caller passes no object of its own. */
 export const paxTime: GoTime = { sec: 0, nsec: 0 };
 
 /**
  * parsePaxTime without allocating in the common case (up to 15 digits of seconds): the result goes
- * to paxTime. Returns false where Go returns ErrHeader.
+ * to out (the scanner passes its own). Returns false where Go returns ErrHeader.
  */
-export function parsePaxTimeInto(s: string): boolean {
+export function parsePaxTimeInto(s: string, out: GoTime = paxTime): boolean {
   const len = s.length;
   let i = 0;
   let neg = false;
@@ -81,8 +81,8 @@ export function parsePaxTimeInto(s: string): boolean {
   if (i === digits0 || i - digits0 > 15 || (i < len && s.charCodeAt(i) !== 0x2e)) {
     const t = parsePaxTime(s); // rare: long numbers or errors, done exactly
     if (t === null) return false;
-    paxTime.sec = t.sec;
-    paxTime.nsec = t.nsec;
+    out.sec = t.sec;
+    out.nsec = t.nsec;
     return true;
   }
   let nsec = 0;
@@ -103,8 +103,8 @@ export function parsePaxTimeInto(s: string): boolean {
     nsec += 1e9;
     sec -= 1;
   }
-  paxTime.sec = sec;
-  paxTime.nsec = nsec;
+  out.sec = sec;
+  out.nsec = nsec;
   return true;
 }
 
@@ -134,68 +134,79 @@ export function parsePaxTime(s: string): GoTime | null {
 const MIN_SEC = -62167219200; // 0000-01-01T00:00:00Z
 const MAX_SEC = 253402300799; // 9999-12-31T23:59:59Z
 
-// The text is assembled as bytes and decoded once: a flat string, not a tree of concatenations.
-const tb = new Uint8Array(32);
-let lastDays = Number.NaN;
-
-function put2(p: number, v: number): void {
-  tb[p] = 0x30 + Math.floor(v / 10);
-  tb[p + 1] = 0x30 + (v % 10);
-}
-
 /**
- * Go time.Time.MarshalText() of time.Unix(sec, nsec) in UTC: RFC 3339 with the nanoseconds'
- * trailing zeros trimmed (no fraction when 0). "" where Go fails (year outside [0, 9999]).
+ * Go time.Time.MarshalText() in UTC. The text is assembled as bytes in a scratch buffer and decoded
+ * once (a flat string, not a tree of concatenations); the date part is kept while the day repeats.
  */
-export function goTimeText(sec: number, nsec: number): string {
-  if (!(sec >= MIN_SEC && sec <= MAX_SEC)) return '';
-  const days = Math.floor(sec / 86400);
-  let sod = sec - days * 86400;
-  if (days !== lastDays) {
-    civilDate(days); // tb[0, 11) = "YYYY-MM-DDT"
-    lastDays = days;
+export class GoTimeText {
+  private readonly tb = new Uint8Array(32);
+  private lastDays = Number.NaN;
+
+  private put2(p: number, v: number): void {
+    this.tb[p] = 0x30 + Math.floor(v / 10);
+    this.tb[p + 1] = 0x30 + (v % 10);
   }
-  const hh = Math.floor(sod / 3600);
-  sod -= hh * 3600;
-  const mm = Math.floor(sod / 60);
-  put2(11, hh);
-  tb[13] = 0x3a;
-  put2(14, mm);
-  tb[16] = 0x3a;
-  put2(17, sod - mm * 60);
-  let n = 19;
-  if (nsec !== 0) {
-    tb[n++] = 0x2e;
-    let div = 1e8;
-    let rest = nsec;
-    while (rest !== 0) {
-      const d = Math.floor(rest / div);
-      tb[n++] = 0x30 + d;
-      rest -= d * div;
-      div /= 10;
+
+  /**
+   * MarshalText of time.Unix(sec, nsec): RFC 3339 with the nanoseconds' trailing zeros trimmed (no
+   * fraction when 0). "" where Go fails (year outside [0, 9999]).
+   */
+  text(sec: number, nsec: number): string {
+    if (!(sec >= MIN_SEC && sec <= MAX_SEC)) return '';
+    const tb = this.tb;
+    const days = Math.floor(sec / 86400);
+    let sod = sec - days * 86400;
+    if (days !== this.lastDays) {
+      this.civilDate(days); // tb[0, 11) = "YYYY-MM-DDT"
+      this.lastDays = days;
     }
+    const hh = Math.floor(sod / 3600);
+    sod -= hh * 3600;
+    const mm = Math.floor(sod / 60);
+    this.put2(11, hh);
+    tb[13] = 0x3a;
+    this.put2(14, mm);
+    tb[16] = 0x3a;
+    this.put2(17, sod - mm * 60);
+    let n = 19;
+    if (nsec !== 0) {
+      tb[n++] = 0x2e;
+      let div = 1e8;
+      let rest = nsec;
+      while (rest !== 0) {
+        const d = Math.floor(rest / div);
+        tb[n++] = 0x30 + d;
+        rest -= d * div;
+        div /= 10;
+      }
+    }
+    tb[n++] = 0x5a;
+    return latin1(tb, 0, n);
   }
-  tb[n++] = 0x5a;
-  return latin1(tb, 0, n);
+
+  /** Writes "YYYY-MM-DDT" for a day number since 1970-01-01 into tb[0, 11). */
+  private civilDate(days: number): void {
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm, valid for the proleptic calendar).
+    const z = days + 719468;
+    const era = Math.floor(z / 146097);
+    const doe = z - era * 146097;
+    const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+    const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+    const mp = Math.floor((5 * doy + 2) / 153);
+    const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+    const m = mp < 10 ? mp + 3 : mp - 9;
+    const y = yoe + era * 400 + (m <= 2 ? 1 : 0); // 0..9999 here
+    this.put2(0, Math.floor(y / 100));
+    this.put2(2, y % 100);
+    this.tb[4] = 0x2d;
+    this.put2(5, m);
+    this.tb[7] = 0x2d;
+    this.put2(8, d);
+    this.tb[10] = 0x54;
+  }
 }
 
-/** Writes "YYYY-MM-DDT" for a day number since 1970-01-01 into tb[0, 11). */
-function civilDate(days: number): void {
-  // Civil date from days since 1970-01-01 (H. Hinnant's algorithm, valid for the proleptic calendar).
-  const z = days + 719468;
-  const era = Math.floor(z / 146097);
-  const doe = z - era * 146097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const m = mp < 10 ? mp + 3 : mp - 9;
-  const y = yoe + era * 400 + (m <= 2 ? 1 : 0); // 0..9999 here
-  put2(0, Math.floor(y / 100));
-  put2(2, y % 100);
-  tb[4] = 0x2d;
-  put2(5, m);
-  tb[7] = 0x2d;
-  put2(8, d);
-  tb[10] = 0x54;
+/** GoTimeText.text for a one-off value (the scanner keeps its own formatter). */
+export function goTimeText(sec: number, nsec: number): string {
+  return new GoTimeText().text(sec, nsec);
 }

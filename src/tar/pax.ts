@@ -13,22 +13,26 @@ function isUstarStringKey(k: string): boolean {
   return k === 'path' || k === 'linkpath' || k === 'uname' || k === 'gname';
 }
 
-// Record keys repeat across entries (atime, mtime, SCHILY.xattr.*): keep one string per key,
-// found by a hash of the bytes and checked byte by byte, so a repeated key allocates nothing.
-const keyCache = new Map<number, string>();
+/**
+ * Record keys repeat across entries (atime, mtime, SCHILY.xattr.*): one string per key, found by a
+ * hash of the bytes and checked byte by byte, so a repeated key allocates nothing. One per scanner.
+ */
+export class PaxKeyCache {
+  private readonly keys = new Map<number, string>();
 
-function keyOf(b: Uint8Array, s: number, e: number): string {
-  let h = e - s;
-  for (let k = s; k < e; k++) h = (Math.imul(h, 31) + b[k]) | 0;
-  const c = keyCache.get(h);
-  if (c !== undefined && c.length === e - s) {
-    let k = 0;
-    while (k < c.length && c.charCodeAt(k) === b[s + k]) k++;
-    if (k === c.length) return c;
+  get(b: Uint8Array, s: number, e: number): string {
+    let h = e - s;
+    for (let k = s; k < e; k++) h = (Math.imul(h, 31) + b[k]) | 0;
+    const c = this.keys.get(h);
+    if (c !== undefined && c.length === e - s) {
+      let k = 0;
+      while (k < c.length && c.charCodeAt(k) === b[s + k]) k++;
+      if (k === c.length) return c;
+    }
+    const key = latin1(b, s, e);
+    if (this.keys.size < 4096 && e - s <= 128) this.keys.set(h, key);
+    return key;
   }
-  const key = latin1(b, s, e);
-  if (keyCache.size < 4096 && e - s <= 128) keyCache.set(h, key);
-  return key;
 }
 
 /** A key/value record list: the Go map, with unique keys in first-seen order. */
@@ -44,8 +48,11 @@ function set(recs: PaxRecords, key: string, value: string): void {
   recs.push([key, value]);
 }
 
-/** Go parsePAX over body bytes b[start, end). Later records with the same key override earlier ones. */
-export function parsePax(b: Uint8Array, start: number, end: number): PaxRecords {
+/**
+ * Go parsePAX over body bytes b[start, end). Later records with the same key override earlier ones.
+ * keys (optional) shares key strings across calls.
+ */
+export function parsePax(b: Uint8Array, start: number, end: number, keys?: PaxKeyCache): PaxRecords {
   const recs: PaxRecords = [];
   let big: Map<string, number> | null = null; // index of keys, once there are many records
   let sparseMap: string[] | null = null;
@@ -79,7 +86,7 @@ export function parsePax(b: Uint8Array, start: number, end: number): PaxRecords 
     let eq = restStart;
     while (eq < nl && b[eq] !== 0x3d) eq++;
     if (eq === nl) throw new PaxError("PAX record has no '='");
-    const key = keyOf(b, restStart, eq);
+    const key = keys !== undefined ? keys.get(b, restStart, eq) : latin1(b, restStart, eq);
     const value = latin1(b, eq + 1, nl);
     // validPAXRecord
     if (key.length === 0) throw new PaxError('PAX record has an empty key');

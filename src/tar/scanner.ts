@@ -6,8 +6,8 @@
 
 import { ZtocError } from '../errors.js';
 import { byteString, latin1, utf8 } from './bytes.js';
-import { goParseInt, goTimeText, parsePaxTimeInto, paxTime } from './gotime.js';
-import { PaxError, parsePax, type PaxRecords } from './pax.js';
+import { GoTimeText, goParseInt, parsePaxTimeInto, type GoTime } from './gotime.js';
+import { PaxError, PaxKeyCache, parsePax, type PaxRecords } from './pax.js';
 import type { ByteString, EntryType, TarScanResult, TarScannerOptions, TocEntry } from './types.js';
 
 export { byteString, utf8 };
@@ -58,57 +58,69 @@ const TYPE_DESCRIPTIONS: Readonly<Record<string, string>> = {
   N: 'GNU old long name',
 };
 
-// Set by the numeric parsers (the parser.err of Go); numBig holds a value parseNumeric returned as NaN.
-let numErr = false;
-let numBig = 0n;
-
-/** Go parser.parseOctal over b[o, o+n): trim spaces/NULs, cut at NUL, digits 0-7 only. */
-function parseOctal(b: Uint8Array, o: number, n: number): number {
-  let s = o;
-  let e = o + n;
-  while (s < e && (b[s] === 0x20 || b[s] === 0)) s++;
-  while (e > s && (b[e - 1] === 0x20 || b[e - 1] === 0)) e--;
-  let x = 0;
-  for (let k = s; k < e; k++) {
-    const c = b[k];
-    if (c === 0) break;
-    const d = c - 0x30;
-    if (d < 0 || d > 7) {
-      numErr = true;
-      return 0;
-    }
-    x = x * 8 + d; // at most 12 digits: exact
-  }
-  return x;
-}
-
 /**
- * Go parser.parseNumeric: base-256 two's complement if the top bit is set, else octal.
- * A base-256 value that is not a safe JS integer is returned as NaN with the exact value in numBig.
+ * Go's parser for numeric header fields. err is sticky, like Go's parser.err: callers clear it, parse
+ * several fields, then check it once. big holds the exact value of the last base-256 field that
+ * numeric() returned as NaN. One per scanner, so scanners share no state.
  */
-function parseNumeric(b: Uint8Array, o: number, n: number): number {
-  const b0 = b[o];
-  if ((b0 & 0x80) === 0) return parseOctal(b, o, n);
-  const inv = (b0 & 0x40) !== 0 ? 0xff : 0;
-  let x = 0n;
-  for (let k = 0; k < n; k++) {
-    let c = b[o + k] ^ inv;
-    if (k === 0) c &= 0x7f;
-    if (x >> 56n > 0n) {
-      numErr = true; // integer overflow
+class NumericParser {
+  err = false;
+  big = 0n;
+
+  /** Go parser.parseOctal over b[o, o+n): trim spaces/NULs, cut at NUL, digits 0-7 only. */
+  octal(b: Uint8Array, o: number, n: number): number {
+    let s = o;
+    let e = o + n;
+    while (s < e && (b[s] === 0x20 || b[s] === 0)) s++;
+    while (e > s && (b[e - 1] === 0x20 || b[e - 1] === 0)) e--;
+    let x = 0;
+    for (let k = s; k < e; k++) {
+      const c = b[k];
+      if (c === 0) break;
+      const d = c - 0x30;
+      if (d < 0 || d > 7) {
+        this.err = true;
+        return 0;
+      }
+      x = x * 8 + d; // at most 12 digits: exact
+    }
+    return x;
+  }
+
+  /**
+   * Go parser.parseNumeric: base-256 two's complement if the top bit is set, else octal.
+   * A base-256 value that is not a safe JS integer is returned as NaN with the exact value in big.
+   */
+  numeric(b: Uint8Array, o: number, n: number): number {
+    const b0 = b[o];
+    if ((b0 & 0x80) === 0) return this.octal(b, o, n);
+    const inv = (b0 & 0x40) !== 0 ? 0xff : 0;
+    let x = 0n;
+    for (let k = 0; k < n; k++) {
+      let c = b[o + k] ^ inv;
+      if (k === 0) c &= 0x7f;
+      if (x >> 56n > 0n) {
+        this.err = true; // integer overflow
+        return 0;
+      }
+      x = (x << 8n) | BigInt(c);
+    }
+    if (x >> 63n > 0n) {
+      this.err = true;
       return 0;
     }
-    x = (x << 8n) | BigInt(c);
+    const v = inv !== 0 ? -x - 1n : x;
+    const num = Number(v);
+    if (Number.isSafeInteger(num)) return num;
+    this.big = v;
+    return Number.NaN;
   }
-  if (x >> 63n > 0n) {
-    numErr = true;
-    return 0;
+
+  /** uint32(hdr.Uid) of a numeric field (SOCI's cast). */
+  id32(b: Uint8Array, o: number): number {
+    const v = this.numeric(b, o, 8);
+    return Number.isNaN(v) ? Number(BigInt.asUintN(32, this.big)) : v >>> 0;
   }
-  const v = inv !== 0 ? -x - 1n : x;
-  const num = Number(v);
-  if (Number.isSafeInteger(num)) return num;
-  numBig = v;
-  return Number.NaN;
 }
 
 /** Index of the first NUL in b[o, o+n), or o+n (Go parseString's end). */
@@ -123,9 +135,6 @@ function isAsciiRange(b: Uint8Array, s: number, e: number): boolean {
   for (let k = s; k < e; k++) if (b[k] >= 0x80) return false;
   return true;
 }
-
-/** Room for a 155-byte prefix, '/', and a 100-byte name. */
-const NAME_SCRATCH = new Uint8Array(256);
 
 /** Entries without PAX records share this (frozen) empty list. */
 const NO_XATTRS = Object.freeze([]) as unknown as Array<[ByteString, ByteString]>;
@@ -171,6 +180,11 @@ function signedSum(b: Uint8Array, o: number): number {
   return u;
 }
 
+/** Link, symlink, char, block, dir, fifo: Go skips no data for them, whatever their size says. */
+function isHeaderOnly(tf: number): boolean {
+  return tf >= 0x31 && tf <= 0x36;
+}
+
 function blockPadding(n: number): number {
   return (BLOCK - (n % BLOCK)) % BLOCK;
 }
@@ -181,6 +195,42 @@ function showType(tf: number): string {
 
 function showName(name: ByteString): string {
   return JSON.stringify(utf8(name));
+}
+
+/** One header block as Go's readHeader decodes it; its strings stay in the block (prefix bounds only). */
+interface RawHeader {
+  /** Stream offset of the block. */
+  offset: number;
+  typeflag: number;
+  format: number;
+  /** ±Infinity beyond 2^53. */
+  size: number;
+  /** NaN when beyond 2^53 (refused once the entry is complete, as before). */
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+  devmajor: number;
+  devminor: number;
+  prefixStart: number;
+  prefixEnd: number;
+}
+
+/** A file entry's fields after mergePAX, the GNU long name/link and TypeRegA. */
+interface EntryDraft {
+  name: ByteString;
+  linkname: ByteString;
+  uname: ByteString;
+  gname: ByteString;
+  typeflag: number;
+  size: number;
+  uid: number;
+  gid: number;
+  sec: number;
+  nsec: number;
+  xattrs: Array<[ByteString, ByteString]>;
+  /** First GNU.sparse.* PAX key, or null. */
+  sparseKey: string | null;
 }
 
 /** A small cache for header strings that repeat (uname, gname): compares raw bytes, not strings. */
@@ -210,7 +260,9 @@ class FieldCache {
 export class TarScanner {
   private readonly maxEntries: number;
   private readonly maxSpecial: number;
+  private readonly onEntry: ((e: TocEntry) => void) | undefined;
   private readonly entries: TocEntry[] = [];
+  private count = 0;
 
   private state = S_HEADER;
   /** Uncompressed offset of the next byte not yet consumed (a straddling header block counts once whole). */
@@ -238,6 +290,41 @@ export class TarScanner {
   private longName: ByteString = '';
   private longLink: ByteString = '';
 
+  // Per-scanner parsing state and scratch (nothing is shared between scanners).
+  private readonly num = new NumericParser();
+  private readonly hdr: RawHeader = {
+    offset: 0,
+    typeflag: 0,
+    format: 0,
+    size: 0,
+    mode: 0,
+    uid: 0,
+    gid: 0,
+    mtime: 0,
+    devmajor: 0,
+    devminor: 0,
+    prefixStart: 0,
+    prefixEnd: 0,
+  };
+  private readonly draft: EntryDraft = {
+    name: '',
+    linkname: '',
+    uname: '',
+    gname: '',
+    typeflag: 0,
+    size: 0,
+    uid: 0,
+    gid: 0,
+    sec: 0,
+    nsec: 0,
+    xattrs: NO_XATTRS,
+    sparseKey: null,
+  };
+  /** Room for a 155-byte prefix, '/', and a 100-byte name. */
+  private readonly nameScratch = new Uint8Array(256);
+  private readonly paxKeys = new PaxKeyCache();
+  private readonly paxTime: GoTime = { sec: 0, nsec: 0 };
+  private readonly timeFormat = new GoTimeText();
   private readonly unameCache = new FieldCache();
   private readonly gnameCache = new FieldCache();
   private lastSec = Number.NaN;
@@ -250,6 +337,7 @@ export class TarScanner {
   constructor(opts: TarScannerOptions = {}) {
     this.maxEntries = opts.maxEntries ?? 10_000_000;
     this.maxSpecial = opts.maxSpecialFileSize ?? 1 << 20;
+    this.onEntry = opts.onEntry;
     if (!(this.maxEntries >= 0) || !(this.maxSpecial >= 0)) {
       throw new ZtocError('INVALID_ARGUMENT', 'TarScanner limits must be non-negative numbers');
     }
@@ -438,7 +526,7 @@ export class TarScanner {
     } else {
       let recs: PaxRecords;
       try {
-        recs = parsePax(b, s, e);
+        recs = parsePax(b, s, e, this.paxKeys);
       } catch (err) {
         if (err instanceof PaxError) throw this.bad(err.message, off);
         throw err;
@@ -483,7 +571,23 @@ export class TarScanner {
       this.state = S_ZERO2;
       return;
     }
+    const h = this.decodeHeader(b, o, u, hoff);
+    this.curHeader = hoff;
+    const tf = h.typeflag;
+    if (tf === TF_PAX || tf === TF_GLOBAL || tf === TF_LONGNAME || tf === TF_LONGLINK) {
+      this.beginMeta(b, o, h);
+      return;
+    }
+    this.mergeEntry(b, o, h);
+    this.emitEntry(h);
+  }
 
+  /**
+   * Go readHeader (getFormat, the V7/USTAR/GNU/STAR fields) and handleRegularFile on the raw header,
+   * into this.hdr. Strings stay in the block; only their bounds are kept.
+   */
+  private decodeHeader(b: Uint8Array, o: number, u: number, hoff: number): RawHeader {
+    const num = this.num;
     // getFormat: checksum, counting the checksum field as spaces; unsigned or signed sums.
     let f = 0;
     let fSigned = 0;
@@ -491,9 +595,9 @@ export class TarScanner {
       f += b[k];
       fSigned += (b[k] << 24) >> 24;
     }
-    numErr = false;
-    const chk = parseOctal(b, o + 148, 8);
-    if (numErr || (chk !== u - f + 256 && chk !== signedSum(b, o) - fSigned + 256)) {
+    num.err = false;
+    const chk = num.octal(b, o + 148, 8);
+    if (num.err || (chk !== u - f + 256 && chk !== signedSum(b, o) - fSigned + 256)) {
       throw this.bad('bad checksum', hoff);
     }
     let format = F_V7;
@@ -507,148 +611,175 @@ export class TarScanner {
     }
 
     // V7 fields (Go parses all of them for every header; any numeric error is ErrHeader).
-    const tf = b[o + 156];
-    numErr = false;
-    let size = parseNumeric(b, o + 124, 12);
-    if (Number.isNaN(size)) size = numBig < 0n ? -Infinity : Infinity; // beyond 2^53: only its sign matters
-    const mode = parseNumeric(b, o + 100, 8);
-    let uid = parseNumeric(b, o + 108, 8);
-    uid = Number.isNaN(uid) ? Number(BigInt.asUintN(32, numBig)) : uid >>> 0;
-    let gid = parseNumeric(b, o + 116, 8);
-    gid = Number.isNaN(gid) ? Number(BigInt.asUintN(32, numBig)) : gid >>> 0;
-    const mtime = parseNumeric(b, o + 136, 12);
-    let devmajor = 0;
-    let devminor = 0;
-    let prefixStart = 0;
-    let prefixEnd = 0;
+    const h = this.hdr;
+    h.offset = hoff;
+    h.typeflag = b[o + 156];
+    h.format = format;
+    num.err = false;
+    h.size = num.numeric(b, o + 124, 12);
+    if (Number.isNaN(h.size)) h.size = num.big < 0n ? -Infinity : Infinity; // beyond 2^53: only its sign matters
+    h.mode = num.numeric(b, o + 100, 8);
+    h.uid = num.id32(b, o + 108);
+    h.gid = num.id32(b, o + 116);
+    h.mtime = num.numeric(b, o + 136, 12);
+    h.devmajor = 0;
+    h.devminor = 0;
+    h.prefixStart = 0;
+    h.prefixEnd = 0;
     if (format !== F_V7) {
-      devmajor = parseNumeric(b, o + 329, 8);
-      devminor = parseNumeric(b, o + 337, 8);
+      h.devmajor = num.numeric(b, o + 329, 8);
+      h.devminor = num.numeric(b, o + 337, 8);
       if (format === F_USTAR) {
-        prefixStart = o + 345;
-        prefixEnd = cEnd(b, prefixStart, 155);
+        h.prefixStart = o + 345;
+        h.prefixEnd = cEnd(b, h.prefixStart, 155);
       } else if (format === F_STAR) {
-        prefixStart = o + 345;
-        prefixEnd = cEnd(b, prefixStart, 131);
-        parseNumeric(b, o + 476, 12); // atime
-        parseNumeric(b, o + 488, 12); // ctime
+        h.prefixStart = o + 345;
+        h.prefixEnd = cEnd(b, h.prefixStart, 131);
+        num.numeric(b, o + 476, 12); // atime
+        num.numeric(b, o + 488, 12); // ctime
       } else {
         // GNU: atime/ctime parsed skeptically; on failure fall back to the pre-Go1.8 USTAR prefix.
-        const saved = numErr;
-        numErr = false;
-        if (b[o + 345] !== 0) parseNumeric(b, o + 345, 12);
-        if (b[o + 357] !== 0) parseNumeric(b, o + 357, 12);
-        if (numErr) {
+        const saved = num.err;
+        num.err = false;
+        if (b[o + 345] !== 0) num.numeric(b, o + 345, 12);
+        if (b[o + 357] !== 0) num.numeric(b, o + 357, 12);
+        if (num.err) {
           const e = cEnd(b, o + 345, 155);
           if (isAsciiRange(b, o + 345, e)) {
-            prefixStart = o + 345;
-            prefixEnd = e;
+            h.prefixStart = o + 345;
+            h.prefixEnd = e;
           }
         }
-        numErr = saved;
+        num.err = saved;
       }
     }
-    if (numErr) throw this.bad('invalid numeric field', hoff);
+    if (num.err) throw this.bad('invalid numeric field', hoff);
 
     // handleRegularFile on the raw header.
-    const headerOnly = tf >= 0x31 && tf <= 0x36;
-    if (!headerOnly && size < 0) throw this.bad('negative size', hoff);
-    this.curHeader = hoff;
+    if (!isHeaderOnly(h.typeflag) && h.size < 0) throw this.bad('negative size', hoff);
+    return h;
+  }
 
-    if (tf === TF_PAX || tf === TF_GLOBAL || tf === TF_LONGNAME || tf === TF_LONGLINK) {
-      this.metaType = tf;
-      this.metaName = tf === TF_GLOBAL ? this.headerName(b, o, prefixStart, prefixEnd) : '';
-      if (!(size <= this.maxSpecial)) {
-        this.metaSize = size;
-        this.state = S_BODY_OVER;
-        this.remaining = this.maxSpecial + 1;
-      } else if (size === 0) {
-        this.metaSize = 0;
-        this.padAfter = 0;
-        this.metaDone(b, o, o); // empty body
-      } else {
-        this.metaSize = size;
-        this.state = S_BODY;
-        this.remaining = size;
-        this.bodyFill = 0;
-        this.padAfter = blockPadding(size);
-      }
-      return;
+  /** An x/g/L/K header: read its body next (metaDone takes it from there). */
+  private beginMeta(b: Uint8Array, o: number, h: RawHeader): void {
+    const tf = h.typeflag;
+    const size = h.size;
+    this.metaType = tf;
+    this.metaName = tf === TF_GLOBAL ? this.headerName(b, o, h) : '';
+    if (!(size <= this.maxSpecial)) {
+      this.metaSize = size;
+      this.state = S_BODY_OVER;
+      this.remaining = this.maxSpecial + 1;
+    } else if (size === 0) {
+      this.metaSize = 0;
+      this.padAfter = 0;
+      this.metaDone(b, o, o); // empty body
+    } else {
+      this.metaSize = size;
+      this.state = S_BODY;
+      this.remaining = size;
+      this.bodyFill = 0;
+      this.padAfter = blockPadding(size);
     }
+  }
 
-    // A file entry: mergePAX, GNU long name/link, TypeRegA, handleRegularFile again.
-    let name = this.headerName(b, o, prefixStart, prefixEnd);
-    let linkname = b[o + 157] === 0 ? '' : latin1(b, o + 157, cEnd(b, o + 157, 100));
-    let uname = '';
-    let gname = '';
-    if (format !== F_V7) {
-      uname = this.unameCache.get(b, o + 265, 32);
-      gname = this.gnameCache.get(b, o + 297, 32);
+  /**
+   * A file entry's header fields, then Go's mergePAX over the pending 'x' records, the GNU long
+   * name/link, and TypeRegA, into this.draft.
+   */
+  private mergeEntry(b: Uint8Array, o: number, h: RawHeader): void {
+    const d = this.draft;
+    d.name = this.headerName(b, o, h);
+    d.linkname = b[o + 157] === 0 ? '' : latin1(b, o + 157, cEnd(b, o + 157, 100));
+    if (h.format !== F_V7) {
+      d.uname = this.unameCache.get(b, o + 265, 32);
+      d.gname = this.gnameCache.get(b, o + 297, 32);
+    } else {
+      d.uname = '';
+      d.gname = '';
     }
-    let esize = size;
-    let sec = mtime;
-    let nsec = 0;
-    let xattrs = NO_XATTRS;
-    let sparseKey: string | null = null;
+    d.size = h.size;
+    d.uid = h.uid;
+    d.gid = h.gid;
+    d.sec = h.mtime;
+    d.nsec = 0;
+    d.xattrs = NO_XATTRS;
+    d.sparseKey = null;
     const pax = this.pax;
     if (pax !== null) {
-      const poff = this.paxOffset;
-      for (const [k, v] of pax) {
-        if (k.startsWith('GNU.sparse.')) sparseKey ??= k;
-        if (v === '') continue; // keep the header value
-        switch (k) {
-          case 'path':
-            name = v;
-            break;
-          case 'linkpath':
-            linkname = v;
-            break;
-          case 'uname':
-            uname = v;
-            break;
-          case 'gname':
-            gname = v;
-            break;
-          case 'uid':
-          case 'gid': {
-            const id = goParseInt(v);
-            if (id === null) throw this.bad(`bad PAX ${k} ${JSON.stringify(v)}`, poff);
-            const u32 = typeof id === 'bigint' ? Number(BigInt.asUintN(32, id)) : id >>> 0;
-            if (k === 'uid') uid = u32;
-            else gid = u32;
-            break;
-          }
-          case 'mtime':
-          case 'atime':
-          case 'ctime': {
-            if (!parsePaxTimeInto(v)) throw this.bad(`bad PAX ${k} ${JSON.stringify(v)}`, poff);
-            if (k === 'mtime') {
-              sec = paxTime.sec;
-              nsec = paxTime.nsec;
-            }
-            break;
-          }
-          case 'size': {
-            const n = goParseInt(v);
-            if (n === null) throw this.bad(`bad PAX size ${JSON.stringify(v)}`, poff);
-            esize = typeof n === 'bigint' ? (n < 0n ? -Infinity : Infinity) : n;
-            break;
-          }
-          default:
-            break;
-        }
-      }
-      xattrs = pax; // the records become the entry's list
-      sortByKey(xattrs);
+      this.mergePax(d, pax);
+      d.xattrs = pax; // the records become the entry's list
+      sortByKey(d.xattrs);
     }
-    if (this.longName !== '') name = this.longName;
-    if (this.longLink !== '') linkname = this.longLink;
-    let t = tf;
-    if (t === TF_REGA) t = name.endsWith('/') ? TF_DIR : TF_REG;
-    const ho = t >= 0x31 && t <= 0x36;
+    if (this.longName !== '') d.name = this.longName;
+    if (this.longLink !== '') d.linkname = this.longLink;
+    let t = h.typeflag;
+    if (t === TF_REGA) t = d.name.endsWith('/') ? TF_DIR : TF_REG;
+    d.typeflag = t;
+  }
+
+  /** Go mergePAX: records with a value override the header fields (errors name the 'x' header). */
+  private mergePax(d: EntryDraft, pax: PaxRecords): void {
+    const poff = this.paxOffset;
+    for (const [k, v] of pax) {
+      if (k.startsWith('GNU.sparse.')) d.sparseKey ??= k;
+      if (v === '') continue; // keep the header value
+      switch (k) {
+        case 'path':
+          d.name = v;
+          break;
+        case 'linkpath':
+          d.linkname = v;
+          break;
+        case 'uname':
+          d.uname = v;
+          break;
+        case 'gname':
+          d.gname = v;
+          break;
+        case 'uid':
+        case 'gid': {
+          const id = goParseInt(v);
+          if (id === null) throw this.bad(`bad PAX ${k} ${JSON.stringify(v)}`, poff);
+          const u32 = typeof id === 'bigint' ? Number(BigInt.asUintN(32, id)) : id >>> 0;
+          if (k === 'uid') d.uid = u32;
+          else d.gid = u32;
+          break;
+        }
+        case 'mtime':
+        case 'atime':
+        case 'ctime': {
+          const t = this.paxTime;
+          if (!parsePaxTimeInto(v, t)) throw this.bad(`bad PAX ${k} ${JSON.stringify(v)}`, poff);
+          if (k === 'mtime') {
+            d.sec = t.sec;
+            d.nsec = t.nsec;
+          }
+          break;
+        }
+        case 'size': {
+          const n = goParseInt(v);
+          if (n === null) throw this.bad(`bad PAX size ${JSON.stringify(v)}`, poff);
+          d.size = typeof n === 'bigint' ? (n < 0n ? -Infinity : Infinity) : n;
+          break;
+        }
+        default:
+          break;
+      }
+    }
+  }
+
+  /** Checks the merged entry (handleRegularFile again, SOCI's getType, limits), records it, and skips its data. */
+  private emitEntry(h: RawHeader): void {
+    const d = this.draft;
+    const hoff = h.offset;
+    const name = d.name;
+    const t = d.typeflag;
+    const ho = isHeaderOnly(t);
+    const esize = d.size;
     if (!ho && esize < 0) throw this.bad(`negative size for ${showName(name)}`, hoff, name);
-    if (sparseKey !== null) {
-      throw this.unsupported(`(GNU sparse file, PAX record ${JSON.stringify(sparseKey)})`, name, hoff);
+    if (d.sparseKey !== null) {
+      throw this.unsupported(`(GNU sparse file, PAX record ${JSON.stringify(d.sparseKey)})`, name, hoff);
     }
     const type = t >= TF_REG && t <= 0x36 ? TYPE_NAMES[t - TF_REG] : undefined;
     if (type === undefined) {
@@ -663,43 +794,37 @@ export class TarScanner {
       this.enterSkip(Infinity, 0);
       return;
     }
-    if (Number.isNaN(mode) || Number.isNaN(devmajor) || Number.isNaN(devminor)) {
+    if (Number.isNaN(h.mode) || Number.isNaN(h.devmajor) || Number.isNaN(h.devminor)) {
       throw this.bad(`mode or device number of ${showName(name)} out of range`, hoff, name);
     }
-    if (this.entries.length >= this.maxEntries) {
+    if (this.count >= this.maxEntries) {
       throw new ZtocError('TAR_LIMIT', `tar archive has more than ${this.maxEntries} entries`, {
         offset: hoff,
         offsetKind: 'uncompressed',
         entry: name,
       });
     }
-    let modTime: string;
-    if (sec === this.lastSec && nsec === this.lastNsec) {
-      modTime = this.lastTimeText;
-    } else {
-      modTime = goTimeText(sec, nsec);
-      this.lastSec = sec;
-      this.lastNsec = nsec;
-      this.lastTimeText = modTime;
-    }
     const dataOff = this.pos;
-    this.entries.push({
+    const entry: TocEntry = {
       name,
       type,
       offset: dataOff,
       size: esize,
-      linkname,
-      mode,
-      uid,
-      gid,
-      uname,
-      gname,
-      modTime,
-      devmajor,
-      devminor,
-      xattrs,
+      linkname: d.linkname,
+      mode: h.mode,
+      uid: d.uid,
+      gid: d.gid,
+      uname: d.uname,
+      gname: d.gname,
+      modTime: this.timeText(d.sec, d.nsec),
+      devmajor: h.devmajor,
+      devminor: h.devminor,
+      xattrs: d.xattrs,
       headerOffset: this.entryStart,
-    });
+    };
+    this.count++;
+    if (this.onEntry !== undefined) this.onEntry(entry);
+    else this.entries.push(entry);
     const nb = ho ? 0 : esize;
     const pad = blockPadding(nb);
     this.entryStart = dataOff + nb + pad;
@@ -710,11 +835,22 @@ export class TarScanner {
     this.enterSkip(nb, pad);
   }
 
+  /** Go time.Time.MarshalText() of the entry's mtime; consecutive entries often share one. */
+  private timeText(sec: number, nsec: number): string {
+    if (sec !== this.lastSec || nsec !== this.lastNsec) {
+      this.lastTimeText = this.timeFormat.text(sec, nsec);
+      this.lastSec = sec;
+      this.lastNsec = nsec;
+    }
+    return this.lastTimeText;
+  }
+
   /** Name, or prefix + "/" + name (assembled as bytes so the string is flat). */
-  private headerName(b: Uint8Array, o: number, prefixStart: number, prefixEnd: number): ByteString {
+  private headerName(b: Uint8Array, o: number, h: RawHeader): ByteString {
+    const { prefixStart, prefixEnd } = h;
     const e = cEnd(b, o, 100);
     if (prefixEnd <= prefixStart) return latin1(b, o, e);
-    const t = NAME_SCRATCH;
+    const t = this.nameScratch;
     let n = 0;
     for (let k = prefixStart; k < prefixEnd; k++) t[n++] = b[k];
     t[n++] = 0x2f;

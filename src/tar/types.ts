@@ -46,4 +46,6 @@ export interface TarScannerOptions {
   maxEntries?: number;
   /** Largest PAX / GNU long-name body accepted (Go's maxSpecialFileSize). Default 1 MiB. */
   maxSpecialFileSize?: number;
+  /** Called with each entry as it is scanned; the scanner then keeps none (end() lists none). */
+  onEntry?: (e: TocEntry) => void;
 }

@@ -1,7 +1,8 @@
 // Owns the one-pass zTOC build. The layer is read once; this thread hashes the compressed bytes
-// (whole blob and per span) and scans tar headers in the inflated bytes, while a worker thread
-// inflates with checkpoints, so both cores work. Bytes cross threads through SharedArrayBuffer
-// slots (see protocol.ts). Nothing touches disk and nothing is inflated twice.
+// (whole blob, unless the source verifies itself, and per span) and scans tar headers in the
+// inflated bytes, while a worker thread inflates with checkpoints, so both cores work. Bytes cross
+// threads through SharedArrayBuffer slots (see protocol.ts). Nothing touches disk and nothing is
+// inflated twice.
 
 import { createHash } from 'node:crypto';
 import type { Worker } from 'node:worker_threads';
@@ -10,13 +11,13 @@ import { CheckpointInflater, DEFAULT_OUTPUT_SIZE } from '../inflate/inflater.js'
 import { resolveEngine, type Engine, type EngineChoice } from '../inflate/native.js';
 import { decodeZtoc } from './decode.js';
 import { TocAssembler, type InflateSummary, type LayerKind } from './engine.js';
-import { DEFAULT_SPAN_SIZE, type Ztoc } from './model.js';
+import { DEFAULT_BUILD_TOOL_ID, DEFAULT_SPAN_SIZE, type Ztoc } from './model.js';
 import { deserializeError, type FromWorker, type ToWorker } from './protocol.js';
 import { sharedPool, type WorkerPool } from './pool.js';
 import { SpanHasher } from './spans.js';
-import { VERSION } from '../version.js';
+import { verifiedDigestOf } from './source.js';
 
-export const DEFAULT_BUILD_TOOL_ID = `ztoc ${VERSION}`;
+export { DEFAULT_BUILD_TOOL_ID };
 const CHUNK_SIZE = 1 << 20;
 const IN_FLIGHT = 4;
 const OUTPUT_SIZE = 1 << 20;
@@ -29,7 +30,10 @@ export interface BuildOptions {
   kind?: LayerKind | 'auto';
   /** Layer digest or name, for error messages. */
   layer?: string;
-  /** Verify the blob against these before the zTOC is produced. */
+  /**
+   * Verify the blob against these before the zTOC is produced. A source marked as verifying this
+   * digest itself (verifiedSource) is not hashed again: its clean end is the proof.
+   */
   expectedDigest?: string;
   expectedSize?: number;
   /** Inflate on a worker thread (default) or on this thread. */
@@ -49,6 +53,9 @@ export interface BuildResult {
   digest: string;
   kind: LayerKind;
   layerDigest: string;
+  /** Spans and TOC entries in the zTOC (what `ztoc info` calls num_spans and num_files), without decoding it. */
+  spans: number;
+  files: number;
   compressedSize: number;
   inflatedSize: number;
   /** The inflate engine that ran ('none' for an uncompressed layer). */
@@ -252,7 +259,10 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
   const spanSize = opts.spanSize ?? DEFAULT_SPAN_SIZE;
   if (!Number.isSafeInteger(spanSize) || spanSize < 0) throw new ZtocError('INVALID_ARGUMENT', `span size must be a non-negative integer, got ${spanSize}`);
   const engine = resolveEngine(opts.engine);
-  const blobHash = createHash('sha256');
+  // Each byte is hashed once per digest: the span hasher always, the blob hash unless the source
+  // already checks the very digest we were asked to verify.
+  const trusted = opts.expectedDigest !== undefined && verifiedDigestOf(source) === opts.expectedDigest;
+  const blobHash = trusted ? undefined : createHash('sha256');
   const spans = new SpanHasher();
   let total = 0;
   let sent = 0;
@@ -318,7 +328,7 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
     for await (const chunk of source) {
       if (failure !== undefined) break;
       if (chunk.length === 0) continue;
-      blobHash.update(chunk);
+      blobHash?.update(chunk);
       total += chunk.length;
       if (kind === undefined) {
         // Sniff from the first 512 bytes, then replay what was held back.
@@ -344,7 +354,7 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
     packer.send();
     await packer.drained();
     if (failure !== undefined) throw failure;
-    const layerDigest = `sha256:${blobHash.digest('hex')}`;
+    const layerDigest = blobHash === undefined ? opts.expectedDigest! : `sha256:${blobHash.digest('hex')}`;
     checkExpected(layerDigest, total, opts);
     let summary: InflateSummary | undefined;
     if (kind === 'gzip') {
@@ -364,6 +374,8 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
       digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
       kind,
       layerDigest,
+      spans: encoded.spans,
+      files: encoded.files,
       compressedSize: total,
       inflatedSize: encoded.inflatedSize,
       engine: summary?.engine ?? 'none',

@@ -1,125 +1,327 @@
-// Owns zTOC serialisation. The builder calls follow SOCI's Go marshaler exactly
-// (soci-format.md §1.2): flatbuffers builds back to front, so call order decides the bytes.
+// Owns zTOC serialisation. The bytes must equal what SOCI's Go marshaler (`ztocToFlatbuffer`)
+// writes (soci-format.md §1.2): flatbuffers builds back to front, so call order, alignment padding
+// and vtable sharing decide the bytes. FbWriter is a flatbuffers builder cut down to what a zTOC
+// needs and made cheap for ~100k entries (no BigInt per int64, latin1 strings written straight
+// into the buffer, one allocation sized up front); each step mirrors the flatbuffers Builder call
+// it replaces, and the golden tests hold it to SOCI's bytes. The tiny TarZinfo uses the library.
 
 import * as flatbuffers from 'flatbuffers';
-import type { TocEntry } from '../tar/types.js';
+import { EntryLog, LOG_FIXED } from './entry-log.js';
 import type { Ztoc } from './model.js';
+
+/** A zTOC without its entries, which come from an EntryLog. */
+export type ZtocHead = Omit<Ztoc, 'entries'>;
 
 const GZIP = 1;
 const UNCOMPRESSED = 2;
+const TWO32 = 4294967296;
+
+/** The flatbuffers Builder steps a zTOC uses, writing back to front into one Buffer. */
+class FbWriter {
+  private buf: Buffer;
+  private dv: DataView;
+  private cap: number;
+  private space: number;
+  private minalign = 1;
+  private readonly vt = new Int32Array(16);
+  private vtInUse = 0;
+  private objectStart = 0;
+  /** Offsets (from the end) of the vtables written so far; identical vtables are shared. */
+  private readonly vtables: number[] = [];
+  private lastShared = 0;
+
+  constructor(size: number) {
+    this.buf = Buffer.alloc(size);
+    this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, size);
+    this.cap = size;
+    this.space = size;
+  }
+
+  offset(): number {
+    return this.cap - this.space;
+  }
+
+  /** Builder.prep: zero padding so that `size` is aligned after `additional` more bytes. */
+  prep(size: number, additional: number): void {
+    if (size > this.minalign) this.minalign = size;
+    const align = -(this.cap - this.space + additional) & (size - 1);
+    if (this.space < align + size + additional) this.grow(align + size + additional);
+    // Explicit zeros: a shared vtable's bytes were written here and then dropped.
+    for (let i = 0; i < align; i++) this.buf[--this.space] = 0;
+  }
+
+  private grow(need: number): void {
+    let cap = this.cap;
+    while (cap - this.offset() < need) cap *= 2;
+    const nb = Buffer.alloc(cap);
+    nb.set(this.buf.subarray(this.space), cap - this.offset());
+    this.space += cap - this.cap;
+    this.cap = cap;
+    this.buf = nb;
+    this.dv = new DataView(nb.buffer, nb.byteOffset, cap);
+  }
+
+  private writeInt32(v: number): void {
+    this.space -= 4;
+    this.dv.setInt32(this.space, v, true);
+  }
+
+  private addOffset(off: number): void {
+    this.prep(4, 0);
+    this.writeInt32(this.offset() - off + 4);
+  }
+
+  /**
+   * Builder.createString's layout for n bytes: NUL, padding, the bytes, their length. Returns where
+   * the caller puts the bytes, then calls endString.
+   */
+  private startString(n: number): number {
+    // addInt8(0) (its prep(1, 0) never pads), then startVector's prep(4, n).
+    if (this.space < n + 8) this.grow(n + 8);
+    this.buf[--this.space] = 0;
+    const align = -(this.cap - this.space + n) & 3;
+    for (let i = 0; i < align; i++) this.buf[--this.space] = 0;
+    if (this.minalign < 4) this.minalign = 4;
+    this.space -= n;
+    return this.space;
+  }
+
+  private endString(n: number): number {
+    this.writeInt32(n);
+    return this.offset();
+  }
+
+  /** Builder.createString of a JS string (UTF-8). */
+  string(s: string): number {
+    const n = Buffer.byteLength(s, 'utf8');
+    const to = this.startString(n); // may grow (replace) the buffer
+    this.buf.write(s, to, n, 'utf8');
+    return this.endString(n);
+  }
+
+  /** Builder.createString of the bytes src[at, at+n). */
+  rawString(src: Buffer, at: number, n: number): number {
+    const to = this.startString(n);
+    if (n < 24) for (let k = 0; k < n; k++) this.buf[to + k] = src[at + k]!;
+    else src.copy(this.buf, to, at, at + n);
+    return this.endString(n);
+  }
+
+  /** Builder.createByteVector. */
+  bytes(v: Uint8Array): number {
+    this.prep(4, v.length);
+    this.space -= v.length;
+    this.buf.set(v, this.space);
+    this.writeInt32(v.length);
+    return this.offset();
+  }
+
+  /** startVector(4, n, 4), addOffset from the last element to the first, endVector. */
+  offsetVector(offs: ArrayLike<number>, n: number): number {
+    this.prep(4, 4 * n);
+    for (let i = n - 1; i >= 0; i--) this.addOffset(offs[i]!);
+    this.writeInt32(n);
+    return this.offset();
+  }
+
+  startObject(numFields: number): void {
+    this.vt.fill(0, 0, numFields);
+    this.vtInUse = numFields;
+    this.objectStart = this.offset();
+  }
+
+  fieldOffset(slot: number, off: number): void {
+    this.addOffset(off);
+    this.vt[slot] = this.offset();
+  }
+
+  /** addFieldInt64 with default 0, from a safe integer. */
+  fieldInt64(slot: number, v: number): void {
+    if (v === 0) return;
+    this.prep(8, 0);
+    this.space -= 8;
+    this.dv.setUint32(this.space, v >>> 0, true);
+    this.dv.setInt32(this.space + 4, Math.floor(v / TWO32), true);
+    this.vt[slot] = this.offset();
+  }
+
+  /** addFieldInt32 with default 0. */
+  fieldInt32(slot: number, v: number): void {
+    if (v === 0) return;
+    this.prep(4, 0);
+    this.writeInt32(v);
+    this.vt[slot] = this.offset();
+  }
+
+  /** addFieldInt8 with a default. */
+  fieldInt8(slot: number, v: number, dflt: number): void {
+    if (v === dflt) return;
+    this.prep(1, 0);
+    this.buf[--this.space] = v;
+    this.vt[slot] = this.offset();
+  }
+
+  /** Builder.endObject: writes the vtable, or points at an identical earlier one. */
+  endObject(): number {
+    this.prep(4, 0);
+    this.writeInt32(0);
+    const vtableloc = this.offset();
+    let i = this.vtInUse - 1;
+    while (i >= 0 && this.vt[i] === 0) i--;
+    const trimmed = i + 1;
+    const len = (trimmed + 2) * 2;
+    // The addInt16 calls of the vtable: the offset is 4-aligned here, so none of them pads.
+    if (this.space < len) this.grow(len);
+    if (this.minalign < 2) this.minalign = 2;
+    const dv = this.dv;
+    for (; i >= 0; i--) dv.setInt16((this.space -= 2), this.vt[i] !== 0 ? vtableloc - this.vt[i]! : 0, true);
+    dv.setInt16((this.space -= 2), vtableloc - this.objectStart, true);
+    dv.setInt16((this.space -= 2), len, true);
+    // At most one earlier vtable can match (matches are never written), so the search order is
+    // free: try the last one shared first.
+    const found = this.findVtable(len);
+    if (found !== 0) {
+      this.space = this.cap - vtableloc;
+      this.dv.setInt32(this.space, found - vtableloc, true);
+    } else {
+      this.vtables.push(this.offset());
+      this.dv.setInt32(this.cap - vtableloc, this.offset() - vtableloc, true);
+    }
+    return vtableloc;
+  }
+
+  private findVtable(len: number): number {
+    const n = this.vtables.length;
+    for (let k = 0; k < n; k++) {
+      const idx = (this.lastShared + k) % n;
+      const vt2 = this.cap - this.vtables[idx]!;
+      if (this.dv.getInt16(vt2, true) !== len) continue;
+      let same = true;
+      for (let j = 2; j < len; j += 2) {
+        if (this.dv.getInt16(this.space + j, true) !== this.dv.getInt16(vt2 + j, true)) {
+          same = false;
+          break;
+        }
+      }
+      if (same) {
+        this.lastShared = idx;
+        return this.vtables[idx]!;
+      }
+    }
+    return 0;
+  }
+
+  /** Builder.finish without a file identifier; a view of the finished bytes (no copy). */
+  finish(root: number): Uint8Array {
+    this.prep(this.minalign, 4);
+    this.addOffset(root);
+    return this.buf.subarray(this.space);
+  }
+}
+
+const strs = new Int32Array(6);
+
+/** prepareFileMetadataFlatbuffer for the log record at b[p..]. */
+function writeMetadata(w: FbWriter, b: Buffer, p: number, xoffs: number[]): number {
+  const offset = b.readDoubleLE(p);
+  const size = b.readDoubleLE(p + 8);
+  const mode = b.readDoubleLE(p + 16);
+  const devmajor = b.readDoubleLE(p + 24);
+  const devminor = b.readDoubleLE(p + 32);
+  const uid = b.readUInt32LE(p + 40);
+  const gid = b.readUInt32LE(p + 44);
+  p += LOG_FIXED;
+  // name, type, linkname, uname, gname, modTime
+  for (let k = 0; k < 6; k++) {
+    const n = b.readUInt32LE(p);
+    strs[k] = w.rawString(b, p + 4, n);
+    p += 4 + n;
+  }
+  const [name, type, linkname, uname, gname, modTime] = strs as unknown as [number, number, number, number, number, number];
+
+  // Keys ascending (Go sort.Strings is byte-wise): the log keeps them sorted.
+  const nx = b.readUInt32LE(p);
+  p += 4;
+  xoffs.length = 0;
+  for (let i = 0; i < nx; i++) {
+    const kn = b.readUInt32LE(p);
+    const ko = w.rawString(b, p + 4, kn);
+    p += 4 + kn;
+    const vn = b.readUInt32LE(p);
+    const vo = w.rawString(b, p + 4, vn);
+    p += 4 + vn;
+    w.startObject(2);
+    w.fieldOffset(0, ko);
+    w.fieldOffset(1, vo);
+    xoffs.push(w.endObject());
+  }
+  const xvec = w.offsetVector(xoffs, xoffs.length);
+
+  w.startObject(14);
+  w.fieldOffset(0, name);
+  w.fieldOffset(1, type);
+  w.fieldInt64(2, offset);
+  w.fieldInt64(3, size);
+  w.fieldOffset(4, linkname);
+  w.fieldInt64(5, mode);
+  w.fieldInt32(6, uid | 0);
+  w.fieldInt32(7, gid | 0);
+  w.fieldOffset(8, uname);
+  w.fieldOffset(9, gname);
+  w.fieldOffset(10, modTime);
+  w.fieldInt64(11, devmajor);
+  w.fieldInt64(12, devminor);
+  w.fieldOffset(13, xvec);
+  return w.endObject();
+}
 
 /**
- * Tar strings are Go byte strings held as latin1; everything else here is ASCII. Values that repeat
- * across entries (type, owner names, times, link targets, PAX keys) are converted to bytes once.
+ * Serialises a zTOC to the exact bytes SOCI's `ztocToFlatbuffer` produces. `sizeHint` replaces
+ * the computed buffer size (tests pass a tiny one to exercise growth).
  */
-class StringWriter {
-  private readonly cache = new Map<string, Uint8Array>();
-
-  constructor(private readonly b: flatbuffers.Builder) {}
-
-  /** A string unlikely to repeat (a file name). */
-  unique(s: string): flatbuffers.Offset {
-    return this.b.createString(Buffer.from(s, 'latin1'));
-  }
-
-  /** A string likely to repeat. */
-  create(s: string): flatbuffers.Offset {
-    let bytes = this.cache.get(s);
-    if (bytes === undefined) {
-      bytes = Buffer.from(s, 'latin1');
-      if (this.cache.size < 65536) this.cache.set(s, bytes);
-    }
-    return this.b.createString(bytes);
-  }
+export function encodeZtoc(z: Ztoc, sizeHint?: number): Uint8Array {
+  return encodeZtocFrom(z, EntryLog.from(z.entries), sizeHint);
 }
 
-/** int64 slots: a zero equals the default and is not written, so skip the BigInt for it. */
-function addInt64(b: flatbuffers.Builder, slot: number, v: number): void {
-  if (v !== 0) b.addFieldInt64(slot, BigInt(v), 0n);
-}
+/** encodeZtoc with the entries taken from a log (the build's path: no entry objects kept). */
+export function encodeZtocFrom(z: ZtocHead, log: EntryLog, sizeHint?: number): Uint8Array {
+  const n = log.count;
+  // Bound: each logged string grows by at most 4 (NUL + padding), plus tables and vtables.
+  const size = 1024 + 3 * (z.version.length + z.buildToolIdentifier.length) + z.checkpoints.length + 80 * z.spanDigests.length + log.bytes + 200 * n + 48 * log.xattrs;
+  const w = new FbWriter(sizeHint ?? size);
+  const version = w.string(z.version);
+  const tool = w.string(z.buildToolIdentifier);
 
-function metadataOffset(b: flatbuffers.Builder, w: StringWriter, e: TocEntry): flatbuffers.Offset {
-  const name = w.unique(e.name);
-  const type = w.create(e.type);
-  const linkname = w.create(e.linkname);
-  const uname = w.create(e.uname);
-  const gname = w.create(e.gname);
-  const modTime = w.create(e.modTime);
+  const metas = new Int32Array(n);
+  const xoffs: number[] = [];
+  let i = n;
+  log.backwards((b, p) => {
+    metas[--i] = writeMetadata(w, b, p, xoffs);
+  });
+  const metaVec = w.offsetVector(metas, n);
+  w.startObject(1);
+  w.fieldOffset(0, metaVec);
+  const toc = w.endObject();
 
-  // Keys ascending (Go sort.Strings is byte-wise; latin1 strings compare the same way).
-  const xattrs = e.xattrs.length > 1 ? [...e.xattrs].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0)) : e.xattrs;
-  const xoffs: flatbuffers.Offset[] = [];
-  for (const [k, v] of xattrs) {
-    const ko = w.create(k);
-    const vo = w.unique(v);
-    b.startObject(2);
-    b.addFieldOffset(0, ko, 0);
-    b.addFieldOffset(1, vo, 0);
-    xoffs.push(b.endObject());
-  }
-  b.startVector(4, xoffs.length, 4);
-  for (let i = xoffs.length - 1; i >= 0; i--) b.addOffset(xoffs[i]!);
-  const xvec = b.endVector();
+  const checkpoints = w.bytes(z.checkpoints);
+  const digestOffs = z.spanDigests.map((d) => w.string(d));
+  const digests = w.offsetVector(digestOffs, digestOffs.length);
 
-  b.startObject(14);
-  b.addFieldOffset(0, name, 0);
-  b.addFieldOffset(1, type, 0);
-  addInt64(b, 2, e.offset);
-  addInt64(b, 3, e.size);
-  b.addFieldOffset(4, linkname, 0);
-  addInt64(b, 5, e.mode);
-  b.addFieldInt32(6, e.uid | 0, 0);
-  b.addFieldInt32(7, e.gid | 0, 0);
-  b.addFieldOffset(8, uname, 0);
-  b.addFieldOffset(9, gname, 0);
-  b.addFieldOffset(10, modTime, 0);
-  addInt64(b, 11, e.devmajor);
-  addInt64(b, 12, e.devminor);
-  b.addFieldOffset(13, xvec, 0);
-  return b.endObject();
-}
+  w.startObject(4);
+  w.fieldInt32(1, z.maxSpanId);
+  w.fieldOffset(2, digests);
+  w.fieldOffset(3, checkpoints);
+  w.fieldInt8(0, z.compression === 'gzip' ? GZIP : UNCOMPRESSED, GZIP);
+  const info = w.endObject();
 
-/** Serialises a zTOC to the exact bytes SOCI's `ztocToFlatbuffer` produces. */
-export function encodeZtoc(z: Ztoc): Uint8Array {
-  const b = new flatbuffers.Builder(64 * 1024 + z.checkpoints.length + z.entries.length * 256);
-  const version = b.createString(z.version);
-  const tool = b.createString(z.buildToolIdentifier);
-
-  const n = z.entries.length;
-  const w = new StringWriter(b);
-  const metas: flatbuffers.Offset[] = new Array<flatbuffers.Offset>(n);
-  for (let i = n - 1; i >= 0; i--) metas[i] = metadataOffset(b, w, z.entries[i]!);
-  b.startVector(4, n, 4);
-  for (let i = n - 1; i >= 0; i--) b.addOffset(metas[i]!);
-  const metaVec = b.endVector();
-  b.startObject(1);
-  b.addFieldOffset(0, metaVec, 0);
-  const toc = b.endObject();
-
-  const checkpoints = b.createByteVector(z.checkpoints);
-  const digestOffs = z.spanDigests.map((d) => b.createString(d));
-  b.startVector(4, digestOffs.length, 4);
-  for (let i = digestOffs.length - 1; i >= 0; i--) b.addOffset(digestOffs[i]!);
-  const digests = b.endVector();
-
-  b.startObject(4);
-  b.addFieldInt32(1, z.maxSpanId, 0);
-  b.addFieldOffset(2, digests, 0);
-  b.addFieldOffset(3, checkpoints, 0);
-  b.addFieldInt8(0, z.compression === 'gzip' ? GZIP : UNCOMPRESSED, GZIP);
-  const info = b.endObject();
-
-  b.startObject(6);
-  b.addFieldOffset(0, version, 0);
-  b.addFieldOffset(1, tool, 0);
-  b.addFieldOffset(4, toc, 0);
-  addInt64(b, 2, z.compressedArchiveSize);
-  addInt64(b, 3, z.uncompressedArchiveSize);
-  b.addFieldOffset(5, info, 0);
-  const root = b.endObject();
-  b.finish(root);
-  // A view of the builder's buffer (sized for the whole zTOC up front): no copy of a large result.
-  return b.asUint8Array();
+  w.startObject(6);
+  w.fieldOffset(0, version);
+  w.fieldOffset(1, tool);
+  w.fieldOffset(4, toc);
+  w.fieldInt64(2, z.compressedArchiveSize);
+  w.fieldInt64(3, z.uncompressedArchiveSize);
+  w.fieldOffset(5, info);
+  return w.finish(w.endObject());
 }
 
 /** The nested TarZinfo flatbuffer of an uncompressed layer (soci-format.md §2.7). */

@@ -6,8 +6,9 @@ import { ZtocError } from '../errors.js';
 import type { Engine } from '../inflate/native.js';
 import { TarScanner, utf8 } from '../tar/scanner.js';
 import type { TocEntry } from '../tar/types.js';
-import { encodeTarZinfo, encodeZtoc } from './encode.js';
-import { ZTOC_VERSION, type Ztoc } from './model.js';
+import { encodeTarZinfo, encodeZtocFrom, type ZtocHead } from './encode.js';
+import { EntryLog } from './entry-log.js';
+import { ZTOC_VERSION } from './model.js';
 
 export type LayerKind = 'gzip' | 'tar';
 
@@ -30,7 +31,15 @@ export interface FinishInput {
 
 /** Collects the TOC from uncompressed bytes and assembles the zTOC at the end. */
 export class TocAssembler {
-  private readonly scanner = new TarScanner();
+  // Entries go straight into an off-heap log (entry-log.ts): none stays alive as a JS object.
+  private readonly log = new EntryLog();
+  private readonly readable = new ReadableCheck();
+  private readonly scanner = new TarScanner({
+    onEntry: (e) => {
+      this.readable.next(e);
+      this.log.add(e);
+    },
+  });
 
   constructor(readonly kind: LayerKind, private readonly spanSize: number) {}
 
@@ -40,11 +49,12 @@ export class TocAssembler {
   }
 
   /** Serialises the zTOC; `inflate` is undefined for uncompressed layers. */
-  encode(inflate: InflateSummary | undefined, input: FinishInput): { bytes: Uint8Array; inflatedSize: number } {
+  encode(inflate: InflateSummary | undefined, input: FinishInput): { bytes: Uint8Array; inflatedSize: number; spans: number; files: number } {
     const r = this.scanner.end();
-    checkReadable(r.entries);
-    const z = assemble(this.kind, r.entries, r.archiveSize, inflate, input, this.spanSize);
-    return { bytes: encodeZtoc(z), inflatedSize: inflate?.inflatedSize ?? input.compressedSize };
+    // Reported only now, as before, so that inflate and tar errors keep precedence.
+    if (this.readable.failure !== undefined) throw this.readable.failure;
+    const z = assemble(this.kind, r.archiveSize, inflate, input, this.spanSize);
+    return { bytes: encodeZtocFrom(z, this.log), inflatedSize: inflate?.inflatedSize ?? input.compressedSize, spans: z.maxSpanId + 1, files: this.log.count };
   }
 }
 
@@ -55,46 +65,53 @@ export class TocAssembler {
  * the declared size. Such a zTOC would be refused by every reader (ours included): fail the build instead.
  * The same for a negative size, which Go keeps on header-only entries.
  */
-function checkReadable(entries: readonly TocEntry[]): void {
-  let end = 0;
-  let prev: TocEntry | undefined;
-  for (const e of entries) {
+class ReadableCheck {
+  private end = 0;
+  private prev: TocEntry | undefined;
+  /** The first problem, kept for encode() to throw. */
+  failure: ZtocError | undefined;
+
+  next(e: TocEntry): void {
+    if (this.failure === undefined) this.failure = this.check(e);
+    this.end = Math.ceil((e.offset + e.size) / 512) * 512;
+    this.prev = e;
+  }
+
+  private check(e: TocEntry): ZtocError | undefined {
+    const prev = this.prev;
     // Go keeps a negative base-256 size on a header-only entry; SOCI's reader rejects it.
     if (e.size < 0) {
-      throw new ZtocError('TAR_BAD_HEADER', `tar entry ${JSON.stringify(utf8(e.name))} (${e.type}) has a negative size (${e.size}); SOCI's zTOC reader rejects it`, {
+      return new ZtocError('TAR_BAD_HEADER', `tar entry ${JSON.stringify(utf8(e.name))} (${e.type}) has a negative size (${e.size}); SOCI's zTOC reader rejects it`, {
         offset: e.headerOffset,
         offsetKind: 'uncompressed',
         entry: e.name,
       });
     }
-    if (prev !== undefined && e.offset < end) {
-      throw new ZtocError(
+    if (prev !== undefined && e.offset < this.end) {
+      return new ZtocError(
         'TAR_UNSUPPORTED_ENTRY',
         `tar entry ${JSON.stringify(utf8(prev.name))} (${prev.type}) declares ${prev.size} bytes of data that the next entry ` +
           `${JSON.stringify(utf8(e.name))} overlaps; SOCI's zTOC reader rejects such a TOC (ErrInvalidTOCEntry)`,
         { offset: prev.headerOffset, offsetKind: 'uncompressed', entry: prev.name },
       );
     }
-    end = Math.ceil((e.offset + e.size) / 512) * 512;
-    prev = e;
+    return undefined;
   }
 }
 
 function assemble(
   kind: LayerKind,
-  entries: TocEntry[],
   archiveSize: number,
   inflate: InflateSummary | undefined,
   input: FinishInput,
   spanSize: number,
-): Ztoc {
+): ZtocHead {
   const { spanDigests, compressedSize, buildToolId } = input;
   const common = {
     version: ZTOC_VERSION,
     buildToolIdentifier: buildToolId,
     compressedArchiveSize: compressedSize,
     uncompressedArchiveSize: archiveSize,
-    entries,
     spanDigests,
   };
   if (kind === 'gzip') {

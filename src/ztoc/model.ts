@@ -1,11 +1,14 @@
 // Owns the in-memory zTOC model: what a zTOC says about one layer, independent of flatbuffers.
 
 import type { TocEntry } from '../tar/types.js';
+import { VERSION } from '../version.js';
 
 export const ZTOC_VERSION = '0.9';
 export const DEFAULT_SPAN_SIZE = 1 << 22;
 /** SOCI's CLI identifier; ztoc writes its own unless told otherwise. */
 export const SOCI_BUILD_TOOL_ID = 'AWS SOCI CLI v0.2';
+/** What ztoc writes as the zTOC's build tool identifier by default. */
+export const DEFAULT_BUILD_TOOL_ID = `ztoc ${VERSION}`;
 
 export type ZtocCompression = 'gzip' | 'uncompressed';
 

@@ -19,17 +19,23 @@ export class WorkerPool {
       w.ref();
       return w;
     }
-    if (this.live < this.size) {
-      this.live++;
-      const worker = new Worker(new URL('./worker.js', import.meta.url));
-      worker.on('exit', () => {
-        this.live--;
-        const i = this.idle.indexOf(worker);
-        if (i >= 0) this.idle.splice(i, 1);
-      });
-      return worker;
-    }
+    if (this.live < this.size) return this.spawn();
     return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private spawn(): Worker {
+    this.live++;
+    const worker = new Worker(new URL('./worker.js', import.meta.url));
+    worker.on('exit', () => {
+      this.live--;
+      const i = this.idle.indexOf(worker);
+      if (i >= 0) this.idle.splice(i, 1);
+      // A terminated (broken) worker frees a slot: hand it to the next waiter, which would otherwise wait for a
+      // release that never comes (and, holding no handle, let the event loop empty under a pending promise).
+      const next = this.closed ? undefined : this.waiters.shift();
+      if (next !== undefined) next(this.spawn());
+    });
+    return worker;
   }
 
   /** Returns a worker; `broken` ones (crashed, or mid-layer when aborted) are terminated. */

@@ -4,7 +4,7 @@
 // Range, or redirect elsewhere (a second proxy on another port = another origin). Every request is recorded.
 
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { listenOnLoopback } from './loopback-server.js';
 
 export interface RecordedRequest {
   method: string;
@@ -12,10 +12,19 @@ export interface RecordedRequest {
   headers: Record<string, string | string[] | undefined>;
   /** Which rule handled it (index into the rules added), if any. */
   rule: number | undefined;
+  /** Wall-clock arrival time (Date.now()), to measure the waits between retries. */
+  at: number;
 }
 
 export type FaultAction =
-  | { kind: 'status'; status: number; headers?: Record<string, string>; body?: string }
+  | {
+      kind: 'status';
+      status: number;
+      headers?: Record<string, string>;
+      body?: string;
+      /** Send `Retry-After` as an HTTP-date this many ms after the request arrived (whole seconds, as HTTP-dates are). */
+      retryAfterDateInMs?: number;
+    }
   | { kind: 'cut'; afterBytes: number }
   | { kind: 'stall'; afterBytes: number }
   | { kind: 'corrupt'; offset: number }
@@ -67,7 +76,6 @@ function matches(rule: FaultRule, req: IncomingMessage): boolean {
 export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultProxy> {
   const rules: LiveRule[] = [];
   const requests: RecordedRequest[] = [];
-  const sockets = new Set<Socket>();
   const [upHost, upPortStr] = [opts.upstream.slice(0, opts.upstream.lastIndexOf(':')), opts.upstream.slice(opts.upstream.lastIndexOf(':') + 1)];
   const upPort = Number(upPortStr);
 
@@ -81,13 +89,15 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
         break;
       }
     }
-    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: { ...req.headers }, rule: ruleIndex });
+    const at = Date.now();
+    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: { ...req.headers }, rule: ruleIndex, at });
     const action = ruleIndex === undefined ? undefined : (rules[ruleIndex] as LiveRule).rule.action;
 
     if (action?.kind === 'status') {
       req.resume();
       const body = action.body ?? JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: `injected ${action.status}` }] });
-      res.writeHead(action.status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...action.headers });
+      const retryAfter = action.retryAfterDateInMs === undefined ? {} : { 'retry-after': new Date(at + action.retryAfterDateInMs).toUTCString() };
+      res.writeHead(action.status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...action.headers, ...retryAfter });
       res.end(body);
       return;
     }
@@ -157,12 +167,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
   };
 
   const server: Server = createServer(handle);
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
+  const { port, stop } = await listenOnLoopback(server);
   return {
     host: `127.0.0.1:${port}`,
     url: `http://127.0.0.1:${port}`,
@@ -174,9 +179,6 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     clearRules() {
       for (const r of rules) r.left = 0;
     },
-    async stop() {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    stop,
   };
 }

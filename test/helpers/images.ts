@@ -6,7 +6,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OciLayout } from '../../src/layout/index.js';
-import { marshalIndex } from '../../src/soci/json.js';
+import { marshalIndex } from '../../src/oci/gojson.js';
 import { MediaType, type Descriptor, type Platform } from '../../src/oci/types.js';
 import { makeLayer, makeTree, sh } from './fixtures.js';
 

@@ -4,54 +4,28 @@
 
 import type { Command } from 'commander';
 import { availableParallelism } from 'node:os';
-import { readFileSync } from 'node:fs';
 import { ZtocError } from '../../errors.js';
-import { DEFAULT_DISK_CACHE_BYTES, DEFAULT_MEMORY_CACHE_BYTES, ZtocStore } from '../../jobs/backfill-cache.js';
-import { ThrottledClient } from '../../jobs/backfill-rate.js';
-import { parseReposFile, parseShard } from '../../jobs/backfill-select.js';
-import { backfill, backfillFailed, BackfillProgress, DEFAULT_V2_TAG_SUFFIX, writeJsonFile, type BackfillReport, type ImageRecord } from '../../jobs/backfill.js';
-import { DEFAULT_MIN_LAYER_SIZE } from '../../jobs/index-image.js';
-import type { Platform } from '../../oci/types.js';
-import { DEFAULT_BUILD_TOOL_ID } from '../../ztoc/build.js';
-import { DEFAULT_SPAN_SIZE } from '../../ztoc/model.js';
-import { WorkerPool } from '../../ztoc/pool.js';
-import { formatBytes, interactive, log, out, parseSize, printJson, Progress } from '../io.js';
-import { addRegistryFlags, collectPlatform, registryOptions, type RegistryFlags } from '../registry-flags.js';
+import type { BackfillReport, ImageRecord } from '../../jobs/backfill.js';
+import { DEFAULT_DISK_CACHE_BYTES, DEFAULT_MEMORY_CACHE_BYTES, DEFAULT_V2_TAG_SUFFIX } from '../../jobs/defaults.js';
+import { addIndexFlags, addRegistryFlags, collect, countArg, indexSettings, registryOptions, sizeArg, type IndexFlags, type RegistryFlags } from '../flags.js';
+import { formatBytes, type Terminal } from '../io.js';
 
-interface BackfillFlags extends RegistryFlags {
+interface BackfillFlags extends IndexFlags, RegistryFlags {
   repos?: string;
   match?: string[];
   shard?: string;
   state?: string;
   report?: string;
   cacheDir?: string;
-  cacheMaxBytes?: string;
-  concurrency?: string;
+  cacheMaxBytes?: number;
+  concurrency?: number;
   rps?: string;
   keepGoing?: boolean;
   failFast?: boolean;
   dryRun?: boolean;
   json?: boolean;
   quiet?: boolean;
-  platform?: Platform[];
-  allPlatforms?: boolean;
-  spanSize: string;
-  minLayerSize: string;
-  indexVersion: string;
   tagSuffix: string;
-  force?: boolean;
-  buildToolId: string;
-}
-
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
-
-function positiveInt(flag: string, v: string | undefined, dflt: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new ZtocError('INVALID_ARGUMENT', `${flag} must be a positive integer, not ${JSON.stringify(v)}`);
-  return n;
 }
 
 /** A registry name only: `host[:port]` with a dot, a port, or `localhost` (so it can't be mistaken for a repository). */
@@ -88,7 +62,8 @@ function lpad(s: string, n: number): string {
   return s.length >= n ? s : ' '.repeat(n - s.length) + s;
 }
 
-export function printBackfillSummary(r: BackfillReport): void {
+export function printBackfillSummary(term: Terminal, r: BackfillReport): void {
+  const { out } = term;
   const t = r.totals;
   const shard = r.shard ? ` shard ${r.shard.index}/${r.shard.count}:` : '';
   out(
@@ -136,7 +111,7 @@ function imageLine(rec: ImageRecord, finished: number, total: number): string {
   return `[${finished}/${total}] ${rec.ref} ${rec.digest.replace(/^sha256:/, '').slice(0, 12)} ${rec.seconds.toFixed(1)}s ${what}`;
 }
 
-export function registerBackfill(program: Command): void {
+export function registerBackfill(program: Command, term: Terminal): void {
   const cmd = program
     .command('backfill')
     .description('index every selected image of a registry: resumable (--state), shardable (--shard), idempotent')
@@ -147,38 +122,37 @@ export function registerBackfill(program: Command): void {
     .option('--state <file>', 'JSONL journal: finished images are not redone on restart, failed ones are retried')
     .option('--report <file>', 'write the per-image report as JSON')
     .option('--cache-dir <dir>', 'keep built zTOCs under this directory (default: in memory)')
-    .option('--cache-max-bytes <n>', `bound of the zTOC cache, least recently used evicted (default ${formatBytes(DEFAULT_MEMORY_CACHE_BYTES)} in memory, ${formatBytes(DEFAULT_DISK_CACHE_BYTES)} on disk)`)
-    .option('--concurrency <n>', 'images at once (default: 2 × cores)')
+    .option('--cache-max-bytes <n>', `bound of the zTOC cache, least recently used evicted (default ${formatBytes(DEFAULT_MEMORY_CACHE_BYTES)} in memory, ${formatBytes(DEFAULT_DISK_CACHE_BYTES)} on disk)`, sizeArg)
+    .option('--concurrency <n>', 'images at once (default: 2 × cores)', countArg('--concurrency'))
     .option('--rps <n>', 'registry requests per second over all workers (default: unlimited)')
     .option('--keep-going', 'record failures and go on (the default)')
     .option('--fail-fast', 'stop starting new images after the first failure')
     .option('--dry-run', 'list what would be indexed; build and push nothing')
     .option('--json', 'print the summary as JSON')
-    .option('-q, --quiet', 'no per-image lines on stderr')
-    .option('--platform <os/arch[/variant]>', 'platform to index (repeatable; default: all but attestations)', collectPlatform)
-    .option('--all-platforms', 'index every platform of an image index')
-    .option('--span-size <bytes>', 'span size', String(DEFAULT_SPAN_SIZE))
-    .option('--min-layer-size <bytes>', 'skip layers smaller than this', String(DEFAULT_MIN_LAYER_SIZE))
-    .option('--index-version <v1|v2>', 'v1: a referrer of each manifest; v2: a new image index under <tag><suffix>', 'v1')
-    .option('--tag-suffix <suffix>', 'v2: the SOCI-enabled index of repo:tag is pushed as repo:<tag><suffix>', DEFAULT_V2_TAG_SUFFIX)
-    .option('--force', 'rebuild even when a SOCI index with the same span size exists')
-    .option('--build-tool-id <id>', 'build tool identifier', DEFAULT_BUILD_TOOL_ID);
-  addRegistryFlags(cmd).action(async (registryArg: string, flags: BackfillFlags) => {
+    .option('-q, --quiet', 'no per-image lines on stderr');
+  addIndexFlags(cmd, 'a new image index under <tag><suffix>')
+    .option('--tag-suffix <suffix>', 'v2: the SOCI-enabled index of repo:tag is pushed as repo:<tag><suffix>', DEFAULT_V2_TAG_SUFFIX);
+  addRegistryFlags(cmd, term).action(async (registryArg: string, flags: BackfillFlags) => {
     const registry = checkRegistry(registryArg);
-    if (flags.indexVersion !== 'v1' && flags.indexVersion !== 'v2') {
-      throw new ZtocError('INVALID_ARGUMENT', `--index-version must be v1 or v2, not ${flags.indexVersion}`);
-    }
     if (flags.keepGoing && flags.failFast) throw new ZtocError('INVALID_ARGUMENT', '--keep-going and --fail-fast exclude each other');
-    const cores = availableParallelism();
-    const concurrency = positiveInt('--concurrency', flags.concurrency, 2 * cores);
     const rps = flags.rps === undefined ? 0 : Number(flags.rps);
     if (!(rps >= 0) || !Number.isFinite(rps)) throw new ZtocError('INVALID_ARGUMENT', `--rps must be a non-negative number`);
+    const [{ backfill, backfillFailed, BackfillProgress }, { ZtocStore }, { ThrottledClient }, { parseReposFile, parseShard }, { WorkerPool }, { readFile }, { atomicWriteFile }] =
+      await Promise.all([
+        import('../../jobs/backfill.js'),
+        import('../../jobs/backfill-cache.js'),
+        import('../../jobs/backfill-rate.js'),
+        import('../../jobs/backfill-select.js'),
+        import('../../ztoc/pool.js'),
+        import('node:fs/promises'),
+        import('../../fs/atomic-write.js'),
+      ]);
     const shard = flags.shard !== undefined ? parseShard(flags.shard) : undefined;
     let repos;
     if (flags.repos !== undefined) {
       let text: string;
       try {
-        text = readFileSync(flags.repos, 'utf8');
+        text = await readFile(flags.repos, 'utf8');
       } catch (err) {
         throw new ZtocError('INVALID_ARGUMENT', `--repos ${flags.repos}: ${(err as Error).message}`);
       }
@@ -186,18 +160,19 @@ export function registerBackfill(program: Command): void {
     }
     const cache = new ZtocStore({
       ...(flags.cacheDir !== undefined ? { dir: flags.cacheDir } : {}),
-      ...(flags.cacheMaxBytes !== undefined ? { maxBytes: parseSize(flags.cacheMaxBytes) } : {}),
+      ...(flags.cacheMaxBytes !== undefined ? { maxBytes: flags.cacheMaxBytes } : {}),
     });
 
-    const client = new ThrottledClient(await registryOptions(flags), {
+    const { log, out } = term;
+    const client = new ThrottledClient(await registryOptions(flags, term), {
       rps,
       onPace: (host, gap, remaining) =>
         log(gap > 0 ? `ztoc: ${host} reports ratelimit-remaining ${remaining}: one manifest GET every ${(gap / 1000).toFixed(1)} s` : `ztoc: ${host} rate limit recovered; no pacing`),
     });
-    const pool = new WorkerPool(cores);
+    const pool = new WorkerPool(availableParallelism());
     const progress = new BackfillProgress();
-    const tty = interactive();
-    const spinner = new Progress(`backfill ${registry}: selecting images`);
+    const tty = term.io.interactive;
+    const spinner = await term.progress(`backfill ${registry}: selecting images`);
     const stop = new AbortController();
     let signals = 0;
     const onSignal = (sig: NodeJS.Signals): void => {
@@ -219,6 +194,7 @@ export function registerBackfill(program: Command): void {
     timer?.unref();
     let report: BackfillReport;
     try {
+      const { platforms, ...settings } = indexSettings(flags);
       report = await backfill({
         registry,
         client,
@@ -227,19 +203,16 @@ export function registerBackfill(program: Command): void {
         ...(shard !== undefined ? { shard } : {}),
         ...(flags.state !== undefined ? { statePath: flags.state } : {}),
         cache,
-        concurrency,
+        ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
         pool,
         failFast: Boolean(flags.failFast),
         dryRun: Boolean(flags.dryRun),
-        ...(flags.platform !== undefined ? { platforms: flags.platform } : flags.allPlatforms ? { platforms: 'all' as const } : {}),
-        spanSize: parseSize(flags.spanSize),
-        minLayerSize: parseSize(flags.minLayerSize),
-        indexVersion: flags.indexVersion,
+        ...(platforms !== undefined ? { platforms } : {}),
+        ...settings,
         tagSuffix: flags.tagSuffix,
-        force: Boolean(flags.force),
-        buildToolId: flags.buildToolId,
         signal: stop.signal,
         progress,
+        skipLabels: { LAYER_BELOW_MIN_SIZE: 'smaller than --min-layer-size' },
         onEvent: (e) => {
           if (e.type === 'selecting') spinner.update(`backfill ${registry}: ${e.what}`);
           else if (e.type === 'notice') log(`ztoc: ${e.message}`);
@@ -248,6 +221,11 @@ export function registerBackfill(program: Command): void {
           } else if (e.type === 'image-done' && !flags.quiet && !tty) log(imageLine(e.record, e.finished, e.total));
         },
       });
+    } catch (err) {
+      if (err instanceof ZtocError && err.code === 'CATALOG_UNAVAILABLE') {
+        throw new ZtocError(err.code, `${err.message} with --repos FILE`, { cause: err, ...(err.status !== undefined ? { status: err.status } : {}) });
+      }
+      throw err;
     } finally {
       if (timer) clearInterval(timer);
       spinner.stop();
@@ -256,25 +234,25 @@ export function registerBackfill(program: Command): void {
       await pool.close();
       await client.close();
     }
-    if (flags.report !== undefined) writeJsonFile(flags.report, report);
+    if (flags.report !== undefined) await atomicWriteFile(flags.report, `${JSON.stringify(report, null, 2)}\n`, { mkdir: true });
     if (flags.dryRun) {
-      if (flags.json) printJson({ ...report, images: undefined, wouldIndex: report.images.filter((i) => i.outcome === 'dry-run').map((i) => ({ ref: i.ref, digest: i.digest, tags: i.tags })) });
+      if (flags.json) term.json({ ...report, images: undefined, wouldIndex: report.images.filter((i) => i.outcome === 'dry-run').map((i) => ({ ref: i.ref, digest: i.digest, tags: i.tags })) });
       else {
         for (const i of report.images) if (i.outcome === 'dry-run') out(`${i.ref}@${i.digest}`);
         log(`ztoc: dry run: ${plural(report.totals.byOutcome['dry-run'] ?? 0, 'image')} would be indexed, ${report.selection.fromState} finished earlier (--state), ${report.totals.failed} could not be resolved`);
       }
     } else if (flags.json) {
       const { images, ...summary } = report;
-      printJson({ ...summary, failed: images.filter((i) => i.status === 'failed') });
-    } else printBackfillSummary(report);
+      term.json({ ...summary, failed: images.filter((i) => i.status === 'failed') });
+    } else printBackfillSummary(term, report);
     if (backfillFailed(report)) {
       const failed = report.images.filter((i) => i.status === 'failed');
       const msg =
         failed.length > 0
           ? `backfill: ${failed.length} of ${report.totals.images} images failed (first: ${failed[0]!.ref}: ${failed[0]!.error ?? '?'})`
           : 'backfill: stopped before every image was started';
-      // A plain error with a code: main() prints it and exits 1 (not a usage error).
-      throw Object.assign(new Error(msg), { code: 'BACKFILL_INCOMPLETE' });
+      // main() prints it and exits 1 (not a usage error).
+      throw new ZtocError('BACKFILL_INCOMPLETE', msg);
     }
   });
 }

@@ -2,19 +2,11 @@
 // (`--ztoc Z --layer L PATH`) or from an image through its SOCI index (`IMAGE PATH`), fetching
 // only the spans that hold the file.
 
-import { readFile, rename, rm } from 'node:fs/promises';
-import { createWriteStream } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { ZtocError } from '../../errors.js';
-import { openImage } from '../../image/open.js';
-import { getFileFromImage } from '../../jobs/inspect.js';
 import type { Platform } from '../../oci/types.js';
-import { decodeZtoc } from '../../ztoc/decode.js';
-import { extractFile, fileRangeReader, findEntry } from '../../ztoc/extract.js';
-import { log } from '../io.js';
-import { addRegistryFlags, collectPlatform, registryOptions, type RegistryFlags } from '../registry-flags.js';
+import { addRegistryFlags, collectPlatform, openImageWith, type RegistryFlags } from '../flags.js';
+import type { Terminal } from '../io.js';
 
 interface GetFileFlags extends RegistryFlags {
   ztoc?: string;
@@ -24,41 +16,41 @@ interface GetFileFlags extends RegistryFlags {
   verbose?: boolean;
 }
 
-/** Streams to stdout, or to OUT through a temp file renamed at the end: a failed read leaves no partial file. */
-async function writeOut(chunks: AsyncIterable<Uint8Array>, output: string | undefined): Promise<void> {
+/** Streams to stdout, or to OUT atomically (fs/atomic-write.ts): a failed read leaves no partial file. */
+async function writeOut(term: Terminal, chunks: AsyncIterable<Uint8Array>, output: string | undefined): Promise<void> {
   if (output === undefined || output === '-') {
-    await pipeline(Readable.from(chunks), process.stdout, { end: false });
-    return;
-  }
-  const tmp = `${output}.ztoc-partial-${process.pid}`;
-  try {
-    await pipeline(Readable.from(chunks), createWriteStream(tmp));
-    await rename(tmp, output);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
+    const [{ pipeline }, { Readable }] = await Promise.all([import('node:stream/promises'), import('node:stream')]);
+    await pipeline(Readable.from(chunks), term.io.stdout, { end: false });
+  } else {
+    const { atomicWriteFile } = await import('../../fs/atomic-write.js');
+    await atomicWriteFile(output, chunks);
   }
 }
 
-async function fromLayerFile(path: string, flags: GetFileFlags): Promise<void> {
-  const z = decodeZtoc(await readFile(flags.ztoc!));
+async function fromLayerFile(term: Terminal, path: string, ztocPath: string, layerPath: string, output: string | undefined): Promise<void> {
+  const [{ readFile }, { decodeZtoc }, { extractFile, fileRangeReader, findEntry }] = await Promise.all([
+    import('node:fs/promises'),
+    import('../../ztoc/decode.js'),
+    import('../../ztoc/extract.js'),
+  ]);
+  const z = decodeZtoc(await readFile(ztocPath));
   const entry = findEntry(z, path);
   if (entry === undefined) throw new ZtocError('FILE_NOT_FOUND', `${path}: no such file in the zTOC`);
-  const layer = await fileRangeReader(flags.layer!);
+  const layer = await fileRangeReader(layerPath);
   try {
     if (layer.size !== z.compressedArchiveSize) {
       throw new ZtocError('ZTOC_MISMATCH', `layer is ${layer.size} bytes but the zTOC was built from ${z.compressedArchiveSize} bytes`, {
-        layer: flags.layer!,
+        layer: layerPath,
       });
     }
     const data = extractFile(z, entry, layer.read);
-    await writeOut(data, flags.output).catch((err: unknown) => Promise.reject(ZtocError.withLayer(err, flags.layer!)));
+    await writeOut(term, data, output).catch((err: unknown) => Promise.reject(ZtocError.withLayer(err, layerPath)));
   } finally {
     await layer.close();
   }
 }
 
-export function registerGetFile(program: Command): void {
+export function registerGetFile(program: Command, term: Terminal): void {
   const cmd = program
     .command('get-file')
     .description('read one file through a zTOC, fetching and inflating only the spans that hold it')
@@ -70,20 +62,21 @@ export function registerGetFile(program: Command): void {
     .option('--platform <os/arch[/variant]>', 'platform of a multi-platform image (default: this host)', collectPlatform)
     .option('-o, --output <file>', 'write the file here instead of stdout')
     .option('-v, --verbose', 'say on stderr which layer served the file');
-  addRegistryFlags(cmd).action(async (first: string, second: string | undefined, flags: GetFileFlags) => {
+  addRegistryFlags(cmd, term).action(async (first: string, second: string | undefined, flags: GetFileFlags) => {
     if (flags.ztoc !== undefined || flags.layer !== undefined) {
       if (flags.ztoc === undefined || flags.layer === undefined) throw new ZtocError('INVALID_ARGUMENT', '--ztoc and --layer go together');
       if (second !== undefined) throw new ZtocError('INVALID_ARGUMENT', 'with --ztoc/--layer give only the file path');
-      await fromLayerFile(first, flags);
+      await fromLayerFile(term, first, flags.ztoc, flags.layer, flags.output);
       return;
     }
     if (second === undefined) throw new ZtocError('INVALID_ARGUMENT', 'usage: ztoc get-file IMAGE PATH, or ztoc get-file --ztoc Z --layer L PATH');
-    const opened = await openImage(first, await registryOptions(flags));
+    const opened = await openImageWith(first, flags, term);
     try {
+      const { getFileFromImage } = await import('../../jobs/inspect.js');
       const platform = flags.platform?.[0];
       const r = await getFileFromImage(opened.store, opened.reference, second, platform ? { platform } : {});
-      if (flags.verbose) log(`${second}: ${r.entry.size} bytes from layer ${r.layer.digest}${r.viaZtoc ? ' via its zTOC' : ' (no zTOC: read whole)'}`);
-      await writeOut(r.data, flags.output);
+      if (flags.verbose) term.log(`${second}: ${r.entry.size} bytes from layer ${r.layer.digest}${r.viaZtoc ? ' via its zTOC' : ' (no zTOC: read whole)'}`);
+      await writeOut(term, r.data, flags.output);
     } finally {
       await opened.store.close();
     }

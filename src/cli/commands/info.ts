@@ -1,12 +1,9 @@
 // Owns `ztoc info`: what a zTOC file says, as text or JSON (the fields of `soci ztoc info`).
 
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { decodeZtoc } from '../../ztoc/decode.js';
-import { ztocInfo } from '../../ztoc/info.js';
-import { formatBytes, out, printJson } from '../io.js';
+import { formatBytes, type Terminal } from '../io.js';
 
-export function registerInfo(program: Command): void {
+export function registerInfo(program: Command, term: Terminal): void {
   program
     .command('info')
     .description('show what a zTOC file holds')
@@ -14,12 +11,18 @@ export function registerInfo(program: Command): void {
     .option('--files', 'list every file with its offset, size and spans')
     .option('--json', 'print JSON')
     .action(async (path: string, flags: { files?: boolean; json?: boolean }) => {
+      const [{ readFile }, { decodeZtoc }, { ztocInfo }] = await Promise.all([
+        import('node:fs/promises'),
+        import('../../ztoc/decode.js'),
+        import('../../ztoc/info.js'),
+      ]);
       const bytes = await readFile(path);
       const info = ztocInfo(decodeZtoc(bytes), bytes.length, Boolean(flags.files));
       if (flags.json) {
-        printJson(info);
+        term.json(info);
         return;
       }
+      const { out } = term;
       out(`version            ${info.version}`);
       out(`build tool         ${info.build_tool}`);
       out(`size               ${info.size} (${formatBytes(info.size)})`);

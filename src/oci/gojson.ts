@@ -18,7 +18,7 @@
 // - []byte (Descriptor.data) is standard padded base64; unknown fields are dropped.
 
 import { ZtocError } from '../errors.js';
-import type { Descriptor, ImageIndex, ImageManifest, Platform } from '../oci/types.js';
+import type { Descriptor, ImageIndex, ImageManifest, Platform } from './types.js';
 
 /** A JSON value as Go decodes it into `any` (objects become `map[string]any`). */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };

@@ -1,0 +1,50 @@
+// Owns `ztoc doctor`: which addon binary this install loaded (shipped prebuild or local node-gyp
+// build), which inflate engine it runs, and a one-layer self-test through it.
+
+import { gzipSync } from 'node:zlib';
+import type { Command } from 'commander';
+import { VERSION } from '../../version.js';
+import type { Terminal } from '../io.js';
+
+/** An empty tar (two zero blocks), gzipped: the smallest layer that goes through the checkpointing inflater. */
+async function* emptyLayer(): AsyncGenerator<Uint8Array> {
+  yield gzipSync(Buffer.alloc(1024));
+}
+
+/** The C library node runs on: glibc reports its version in the diagnostic report, musl reports none. */
+function libc(): string {
+  const glibc = (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime;
+  return glibc ? `glibc ${glibc}` : 'musl';
+}
+
+export function registerDoctor(program: Command, term: Terminal): void {
+  program
+    .command('doctor')
+    .description('show which native addon and inflate engine this install uses, and test them')
+    .option('--json', 'print JSON')
+    .action(async (flags: { json?: boolean }) => {
+      const [{ nativeInfo }, { buildZtoc }] = await Promise.all([import('../../inflate/native.js'), import('../../ztoc/build.js')]);
+      const addon = nativeInfo();
+      const r = await buildZtoc(emptyLayer(), { thread: 'inline', layer: 'doctor self-test' });
+      const report = {
+        version: VERSION,
+        node: process.version,
+        platform: `${process.platform}-${process.arch}`,
+        libc: libc(),
+        napi: Number(process.versions.napi),
+        addon: { origin: addon.origin, path: addon.path },
+        engine: addon.engine,
+        selfTest: { ok: true, ztocBytes: r.bytes.length },
+      };
+      if (flags.json) {
+        term.json(report);
+        return;
+      }
+      const { out } = term;
+      out(`ztoc       ${report.version}`);
+      out(`node       ${report.node} (${report.platform}, ${report.libc}, N-API ${report.napi})`);
+      out(`addon      ${addon.origin === 'prebuild' ? 'prebuilt' : addon.origin === 'build' ? 'built here by node-gyp' : 'loaded from outside the package'}: ${addon.path}`);
+      out(`engine     ${addon.engine.name} ${addon.engine.version} (exported by node)`);
+      out(`self-test  ok (zTOC of an empty layer, ${r.bytes.length} bytes)`);
+    });
+}

@@ -1,0 +1,139 @@
+// Owns the second stage of `indexImage`: one outcome per layer of every target (skipped with a code, built, or
+// reused from the zTOC cache). Each distinct layer is read once, `concurrency` at a time, and every layer of every
+// target has checked out before this stage returns, so nothing is pushed for an image that fails.
+
+import { ZtocError } from '../errors.js';
+import type { ImageStore } from '../image/store.js';
+import { layerCompression, MediaType, type Descriptor } from '../oci/types.js';
+import { buildZtoc } from '../ztoc/build.js';
+import type { IndexSettings, LayerOutcome, LayerSkipCode, SkippedLayer, Target, ZtocCache, ZtocCacheKey } from './index-types.js';
+import { limiter, type Limit } from './limit.js';
+
+const MAX_LAYERS = 1000;
+
+/** The skip code of a build error that means "SOCI can't index this layer" (the image is still indexed). */
+function buildSkipCode(err: unknown): LayerSkipCode | undefined {
+  if (!(err instanceof ZtocError)) return undefined;
+  switch (err.code) {
+    case 'TAR_UNSUPPORTED_ENTRY':
+    case 'LAYER_UNSUPPORTED':
+      return err.code;
+    default:
+      return undefined;
+  }
+}
+
+export interface TargetLayers {
+  target: Target;
+  /** One per manifest layer, in manifest order. */
+  outcomes: LayerOutcome[];
+  seconds: number;
+}
+
+export function cacheKey(s: IndexSettings, layer: string): ZtocCacheKey {
+  return { layer, spanSize: s.spanSize, buildToolId: s.buildToolId };
+}
+
+/** Why the descriptor alone rules a layer out, if it does. */
+export function layerSkip(layer: Descriptor, minLayerSize: number): SkippedLayer | undefined {
+  const skip = (code: LayerSkipCode, reason: string): SkippedLayer => ({ layer: layer.digest, size: layer.size, code, reason });
+  if (layer.mediaType === MediaType.SociPrefetch) return skip('LAYER_PREFETCH_ARTIFACT', 'SOCI prefetch artifact');
+  const c = layerCompression(layer.mediaType);
+  if (c === 'zstd') return skip('LAYER_ZSTD', 'zstd layers are not supported by SOCI');
+  if (c === 'unsupported') return skip('LAYER_MEDIA_TYPE', `unsupported layer media type ${layer.mediaType}`);
+  if (layer.size < minLayerSize) return skip('LAYER_BELOW_MIN_SIZE', `layer size ${layer.size} is less than min-layer-size ${minLayerSize}`);
+  return undefined;
+}
+
+export async function buildLayers(store: ImageStore, targets: Target[], s: IndexSettings): Promise<TargetLayers[]> {
+  const builder = new LayerBuilder(store, s);
+  const settled = await Promise.allSettled(targets.map((t) => buildTarget(builder, t, s)));
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<TargetLayers>).value);
+}
+
+async function buildTarget(builder: LayerBuilder, target: Target, s: IndexSettings): Promise<TargetLayers> {
+  const started = performance.now();
+  const layers = target.manifest.layers;
+  if (layers.length > MAX_LAYERS) throw new ZtocError('MANIFEST_INVALID', `manifest ${target.descriptor.digest} has ${layers.length} layers (limit ${MAX_LAYERS})`);
+  const outcomes = await Promise.all(
+    layers.map(async (layer): Promise<LayerOutcome> => {
+      const skip = layerSkip(layer, s.minLayerSize);
+      // A shared layer's outcome is keyed by digest; each target keeps its own descriptor of it.
+      return skip !== undefined ? { kind: 'skipped', layer, skip } : { ...(await builder.outcome(target.name, layer)), layer };
+    }),
+  );
+  for (const o of outcomes) {
+    if (o.kind === 'skipped') s.emit({ type: 'layer-skipped', platform: target.name, layer: o.layer.digest, reason: o.skip.reason, code: o.skip.code });
+  }
+  return { target, outcomes, seconds: (performance.now() - started) / 1000 };
+}
+
+/** Builds each distinct layer once (or takes it from the cache), `concurrency` layers at a time. */
+class LayerBuilder {
+  private readonly outcomes = new Map<string, Promise<LayerOutcome>>();
+  private readonly limit: Limit;
+
+  constructor(
+    private readonly store: ImageStore,
+    private readonly s: IndexSettings,
+  ) {
+    this.limit = limiter(s.concurrency);
+  }
+
+  outcome(platform: string, layer: Descriptor): Promise<LayerOutcome> {
+    let p = this.outcomes.get(layer.digest);
+    if (p === undefined) {
+      p = this.s.cache === undefined ? this.build(platform, layer) : this.buildOrReuse(this.s.cache, platform, layer);
+      this.outcomes.set(layer.digest, p);
+    }
+    return p;
+  }
+
+  /** Takes the zTOC from the cache, or builds it and hands it over (also when the build failed or was skipped, so
+   * that other callers waiting for this key go on). */
+  private async buildOrReuse(cache: ZtocCache, platform: string, layer: Descriptor): Promise<LayerOutcome> {
+    const key = cacheKey(this.s, layer.digest);
+    const hit = await cache.get(key);
+    if (hit !== undefined) {
+      this.s.emit({ type: 'layer-reused', platform, layer: layer.digest, ztoc: hit.digest });
+      return { kind: 'reused', layer, ztoc: hit };
+    }
+    let o: LayerOutcome | undefined;
+    try {
+      o = await this.build(platform, layer);
+    } finally {
+      await cache.put(key, o?.kind === 'built' ? o.ztoc : undefined);
+    }
+    return o;
+  }
+
+  private build(platform: string, layer: Descriptor): Promise<LayerOutcome> {
+    const { s } = this;
+    return this.limit(async () => {
+      s.signal?.throwIfAborted();
+      s.emit({ type: 'layer-start', platform, layer: layer.digest, size: layer.size });
+      try {
+        const r = await buildZtoc(this.store.openBlob(layer), {
+          spanSize: s.spanSize,
+          buildToolId: s.buildToolId,
+          kind: layerCompression(layer.mediaType) === 'tar' ? 'tar' : 'gzip',
+          layer: layer.digest,
+          expectedDigest: layer.digest,
+          expectedSize: layer.size,
+          ...(s.pool ? { pool: s.pool } : {}),
+          ...(s.engine ? { engine: s.engine } : {}),
+          onProgress: (bytes) => s.emit({ type: 'layer-progress', layer: layer.digest, bytes, size: layer.size }),
+        });
+        s.emit({ type: 'layer-done', platform, layer: layer.digest, ztoc: r.digest, seconds: r.seconds, size: layer.size });
+        const ztoc = { digest: r.digest, bytes: r.bytes, spans: r.spans, files: r.files };
+        return { kind: 'built', layer, ztoc, compressedSize: r.compressedSize, seconds: r.seconds, engine: r.engine };
+      } catch (err) {
+        const code = buildSkipCode(err);
+        if (code === undefined) throw err;
+        return { kind: 'skipped', layer, skip: { layer: layer.digest, size: layer.size, code, reason: (err as ZtocError).describe() } };
+      }
+    });
+  }
+}

@@ -1,0 +1,50 @@
+// Owns the first stage of `indexImage`: resolve the reference, choose the platform manifests to index (platforms.ts), and find
+// those already indexed (a SOCI index v1 with the same span size: the registry or layout is the source of truth).
+
+import type { FetchedDocument, ImageStore } from '../image/store.js';
+import { formatPlatform } from '../oci/platform.js';
+import { MediaType, type Descriptor } from '../oci/types.js';
+import { parseSociIndex } from '../soci/index.js';
+import type { IndexSettings, Target } from './index-types.js';
+import { platformManifests } from './platforms.js';
+
+export interface TargetPlan {
+  root: FetchedDocument;
+  /** The image as results name it (`registry/repo:tag`, `oci:dir:tag`). */
+  image: string;
+  targets: Target[];
+  /** Targets already indexed (v1 without force), by manifest digest: the SOCI index found. */
+  existing: Map<string, Descriptor>;
+}
+
+export async function planTargets(store: ImageStore, reference: string | undefined, s: IndexSettings): Promise<TargetPlan> {
+  const root = await store.resolve(reference ?? 'latest');
+  const targets = (await platformManifests(store, root, s.platforms)).map((m): Target => ({ ...m, name: formatPlatform(m.platform) }));
+  const image = `${store.display}${reference && !reference.includes(':') ? `:${reference}` : ''}`;
+  s.emit({ type: 'resolved', image, digest: root.descriptor.digest, platforms: targets.map((t) => t.name) });
+  const existing = new Map<string, Descriptor>();
+  if (s.version === 'v1' && !s.force) {
+    for (const t of targets) {
+      const found = await findExistingIndex(store, t.descriptor.digest, s.spanSize);
+      if (found === undefined) continue;
+      existing.set(t.descriptor.digest, found);
+      s.emit({ type: 'exists', platform: t.name, index: found.digest });
+    }
+  }
+  return { root, image, targets, existing };
+}
+
+/** An existing SOCI index v1 for this manifest with the same span size, if any. */
+export async function findExistingIndex(store: ImageStore, manifestDigest: string, spanSize: number): Promise<Descriptor | undefined> {
+  const refs = await store.referrers(manifestDigest, MediaType.SociIndexV1);
+  for (const r of refs) {
+    try {
+      const doc = await store.fetchDocument(r);
+      const info = parseSociIndex(doc.bytes);
+      if (info.ztocs.length > 0 && info.ztocs.every((z) => z.spanSize === spanSize)) return r;
+    } catch {
+      // An unreadable referrer is not ours to judge; keep looking.
+    }
+  }
+  return undefined;
+}
