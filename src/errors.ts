@@ -12,6 +12,7 @@ export type ZtocErrorCode =
   | 'GZIP_CORRUPT'
   | 'LAYER_EMPTY'
   | 'LAYER_UNSUPPORTED'
+  | 'LAYER_KIND_MISMATCH'
   // tar
   | 'TAR_BAD_HEADER'
   | 'TAR_TRUNCATED'

@@ -25,7 +25,7 @@ export { parseManifestOrIndex } from './oci/validate.js';
 // Image stores and jobs
 export { Repository, RegistryClient, createCredentialLookup, type RepositoryOptions } from './registry/index.js';
 export { OciLayout } from './layout/index.js';
-export type { ImageStore } from './image/store.js';
+export type { ImageStore, ReferrerRemoval } from './image/store.js';
 export { LayoutStore } from './image/layout-store.js';
 export { RegistryStore } from './image/registry-store.js';
 export { openImage } from './image/open.js';
@@ -34,4 +34,7 @@ export { backfill, BackfillProgress, type BackfillOptions, type BackfillReport, 
 export { ZtocStore } from './jobs/backfill-cache.js';
 export { ThrottledClient } from './jobs/backfill-rate.js';
 export { getFileFromImage, verifyImage, findSociIndexes } from './jobs/inspect.js';
+export { removeSociIndexes, pruneIndexes, staleIndexes, type RemoveOptions, type RemoveResult, type RemovedIndex } from './jobs/remove.js';
+export { parseOptimizations, shouldDisableXattrs, type Optimization } from './soci/optimizations.js';
+export { planPrefetch, prefetchArtifact, parsePrefetchArtifact, fileSpans, prefetchPathsFrom, type PrefetchPlan } from './soci/prefetch.js';
 export { platformManifests, type PlatformManifest } from './jobs/platforms.js';

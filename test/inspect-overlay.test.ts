@@ -4,27 +4,19 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LayoutStore } from '../src/image/layout-store.js';
 import { indexImage } from '../src/jobs/index-image.js';
 import { getFileFromImage } from '../src/jobs/inspect.js';
 import { collect } from '../src/ztoc/extract.js';
 import { isZtocError } from '../src/errors.js';
-import { cleanup, makeLayer, prngBytes, tempDir } from './helpers/fixtures.js';
+import { cleanup, makeLayer, prngBytes, tempDir, writeTree } from './helpers/fixtures.js';
 import { writeLayoutImage } from './helpers/images.js';
 
 const work = tempDir('ztoc-overlay-');
 after(() => cleanup(work));
 
-function tree(name: string, files: Record<string, string | Buffer>): string {
-  const dir = join(work, name);
-  for (const [p, content] of Object.entries(files)) {
-    mkdirSync(join(dir, p, '..'), { recursive: true });
-    writeFileSync(join(dir, p), content);
-  }
-  return dir;
-}
+const tree = (name: string, files: Record<string, string | Buffer>): string => writeTree(join(work, name), files);
 
 test('topmost layer wins, whiteouts and opaque directories hide lower files', async () => {
   const big = prngBytes(300_000, 11);

@@ -1,8 +1,8 @@
 // Owns the flag groups commands share, declared once and parsed at declaration (commander argParser):
 // the build flags (build, index, backfill), the image-indexing flags (index, backfill), the registry
 // flags (every image command: credentials, transport, debug) and the value parsers. A new flag that
-// belongs to a group goes here and reaches every command of the group; `indexSettings` turns the
-// parsed group into the library's options. Only cheap modules load here: the registry client is
+// belongs to a group goes here and reaches every command of the group; `indexSettings` and
+// `sociOptions` turn the parsed groups into the library's options. Only cheap modules load here: the registry client is
 // imported when a command asks for registry options (fast start, issue 12).
 // Secrets never reach logs; a password on the command line is accepted with a warning,
 // --password-stdin is the safe way.
@@ -17,6 +17,7 @@ import type { Platform } from '../oci/types.js';
 import type { Credential, RepositoryOptions } from '../registry/index.js';
 import type { EngineChoice } from '../inflate/native.js';
 import type { SociIndexVersion } from '../soci/index.js';
+import type { Optimization } from '../soci/optimizations.js';
 import { DEFAULT_BUILD_TOOL_ID, DEFAULT_SPAN_SIZE } from '../ztoc/model.js';
 import { parseSize, type Terminal } from './io.js';
 
@@ -107,6 +108,52 @@ export function indexSettings(flags: IndexFlags): {
     buildToolId: flags.buildToolId,
     engine: flags.engine,
   };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// SOCI build options (index): `soci create --optimizations` and prefetch files; --prefetch-file also on verify.
+// Declared with plain collectors; the values are checked by the library when the command runs (fast start).
+// ---------------------------------------------------------------------------------------------------
+
+export interface PrefetchFlags {
+  prefetchFile?: string[];
+  prefetchFilesJson?: string;
+}
+
+export function addPrefetchFlags(cmd: Command, what: string): Command {
+  return cmd
+    .option('--prefetch-file <path>', `${what} (repeatable)`, collect)
+    .option('--prefetch-files-json <file>', 'a JSON array of such paths, in a file');
+}
+
+/** The paths the prefetch flags name, the JSON file read now; trimmed, blanks dropped (SOCI's rules). */
+export async function prefetchPaths(flags: PrefetchFlags): Promise<string[]> {
+  const { prefetchPathsFrom } = await import('../soci/prefetch.js');
+  let json: string | undefined;
+  if (flags.prefetchFilesJson !== undefined) {
+    const { readFile } = await import('node:fs/promises');
+    try {
+      json = await readFile(flags.prefetchFilesJson, 'utf8');
+    } catch (err) {
+      throw new ZtocError('INVALID_ARGUMENT', `--prefetch-files-json ${flags.prefetchFilesJson}: ${(err as Error).message}`);
+    }
+  }
+  return prefetchPathsFrom(flags.prefetchFile ?? [], json, flags.prefetchFilesJson);
+}
+
+export interface SociOptionFlags extends PrefetchFlags {
+  optimizations?: string[];
+}
+
+export function addSociOptionFlags(cmd: Command): Command {
+  cmd.option('--optimizations <list>', 'SOCI optimizations (repeatable or comma-separated): xattr', collect);
+  return addPrefetchFlags(cmd, 'file to prefetch at container start');
+}
+
+/** The library options the SOCI option flags stand for. */
+export async function sociOptions(flags: SociOptionFlags): Promise<{ optimizations: Optimization[]; prefetchPaths: string[] }> {
+  const { parseOptimizations } = await import('../soci/optimizations.js');
+  return { optimizations: parseOptimizations(flags.optimizations ?? []), prefetchPaths: await prefetchPaths(flags) };
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import { registerGetFile } from './commands/get-file.js';
 import { registerInfo } from './commands/info.js';
 import { registerIndex } from './commands/index.js';
 import { registerList } from './commands/list.js';
+import { registerRm } from './commands/rm.js';
 import { processIO, Terminal, type CliIO } from './io.js';
 
 export const EXIT_OK = 0;
@@ -29,6 +30,7 @@ export const COMMANDS: readonly RegisterCommand[] = [
   registerGetFile,
   registerIndex,
   registerList,
+  registerRm,
   registerBackfill,
   registerDoctor,
 ];

@@ -1,5 +1,5 @@
 // Owns the ImageStore over an OCI image layout directory: the embedded default (no registry).
-// Referrers are index.json entries whose manifest has a `subject`.
+// Referrers are index.json entries whose manifest has a `subject`; removing one edits index.json.
 
 import { ZtocError } from '../errors.js';
 import { OciLayout } from '../layout/index.js';
@@ -7,7 +7,7 @@ import { parseManifestOrIndex } from '../oci/validate.js';
 import { sha256Digest } from '../oci/digest.js';
 import type { Descriptor, ImageManifest } from '../oci/types.js';
 import { verifiedSource } from '../ztoc/source.js';
-import type { FetchedDocument, ImageStore, ParsedDocument } from './store.js';
+import type { FetchedDocument, ImageStore, ParsedDocument, ReferrerRemoval } from './store.js';
 
 function toDoc(bytes: Uint8Array, mediaType?: string): { doc: ParsedDocument; mediaType: string } {
   const p = parseManifestOrIndex(bytes, mediaType);
@@ -80,6 +80,16 @@ export class LayoutStore implements ImageStore {
     await this.layout.writeBlob(bytes);
     const descriptor = await this.layout.addReferrer({ mediaType, digest: sha256Digest(bytes), size: bytes.length });
     return { descriptor, mechanism: 'layout' };
+  }
+
+  async removeReferrers(subjectDigest: string, digests: readonly string[]): Promise<{ mechanism: 'layout'; removals: ReferrerRemoval[] }> {
+    const removed = new Set(await this.layout.removeReferrers(subjectDigest, digests));
+    const removals = digests.map((digest): ReferrerRemoval =>
+      removed.has(digest)
+        ? { digest, unlisted: true, manifest: 'kept', note: 'index.json entry removed; the blobs stay in the layout (it has no garbage collection)' }
+        : { digest, unlisted: false, manifest: 'absent' },
+    );
+    return { mechanism: 'layout', removals };
   }
 
   async close(): Promise<void> {}

@@ -1,11 +1,11 @@
 // Owns the ImageStore over one registry repository, on top of src/registry's Repository.
 
-import { ZtocError } from '../errors.js';
-import { Repository } from '../registry/index.js';
+import { ZtocError, isZtocError } from '../errors.js';
+import { Repository, type RemoveReferrersResult } from '../registry/index.js';
 import { sha256Digest } from '../oci/digest.js';
 import type { Descriptor, ImageIndex, ImageManifest } from '../oci/types.js';
 import { verifiedSource } from '../ztoc/source.js';
-import type { FetchedDocument, ImageStore, ParsedDocument, ReferrerMechanism } from './store.js';
+import type { FetchedDocument, ImageStore, ParsedDocument, ReferrerMechanism, ReferrerRemoval } from './store.js';
 
 function toDoc(m: { manifest?: ImageManifest | ImageIndex }, what: string): ParsedDocument {
   const doc = m.manifest;
@@ -75,6 +75,48 @@ export class RegistryStore implements ImageStore {
     };
     const r = await this.repo.pushReferrer(bytes, manifest.mediaType ?? 'application/vnd.oci.image.manifest.v1+json', info);
     return { descriptor: r.descriptor, mechanism: r.mechanism };
+  }
+
+  /**
+   * Through the registry client's removal (Repository.removeReferrers): on the tag fallback the `sha256-<hex>` index
+   * is rewritten without `digests` (every other referrer kept, guarded against concurrent writers), and then each
+   * removed manifest is deleted where the registry allows it; with the referrers API the manifests are deleted,
+   * which is the only way out of the listing: a registry that refuses deletes keeps them listed, and says so.
+   */
+  async removeReferrers(subjectDigest: string, digests: readonly string[]): Promise<{ mechanism: ReferrerMechanism; removals: ReferrerRemoval[] }> {
+    const absent = (digest: string): ReferrerRemoval => ({ digest, unlisted: false, manifest: 'absent' });
+    let r: RemoveReferrersResult;
+    try {
+      r = await this.repo.removeReferrers(subjectDigest, [...digests]);
+    } catch (err) {
+      if (!isZtocError(err, 'REGISTRY_UNSUPPORTED')) throw err;
+      // Referrers API and no deletes (Docker Hub, distribution with storage.delete disabled): what is still listed
+      // stays; what is gone was deleted before the registry refused (or was never there).
+      const listed = new Set((await this.repo.referrers(subjectDigest)).map((d) => d.digest));
+      const note = `the registry does not allow deleting manifests, and with the referrers API deleting the manifest is the only way to remove a referrer (${err.message})`;
+      return {
+        mechanism: 'api',
+        removals: digests.map((digest) => (listed.has(digest) ? { digest, unlisted: false, manifest: 'kept', note } : { digest, unlisted: true, manifest: 'deleted' })),
+      };
+    }
+    const removed = new Set(r.removed);
+    const removals: ReferrerRemoval[] = [];
+    for (const digest of digests) {
+      if (!removed.has(digest)) removals.push(absent(digest));
+      else if (r.mechanism === 'api') removals.push({ digest, unlisted: true, manifest: 'deleted' });
+      else removals.push({ digest, unlisted: true, ...(await this.deleteUnlisted(digest)) });
+    }
+    return { mechanism: r.mechanism, removals };
+  }
+
+  /** Tag fallback: the manifest, no longer listed, is deleted where the registry allows it. */
+  private async deleteUnlisted(digest: string): Promise<Pick<ReferrerRemoval, 'manifest' | 'note'>> {
+    try {
+      return { manifest: (await this.repo.deleteManifest(digest)) === 'deleted' ? 'deleted' : 'absent' };
+    } catch (err) {
+      if (!isZtocError(err, 'REGISTRY_UNSUPPORTED')) throw err;
+      return { manifest: 'kept', note: 'the registry does not allow deleting manifests: it stays in the repository, untagged, for the registry to garbage-collect' };
+    }
   }
 
   async close(): Promise<void> {

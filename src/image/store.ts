@@ -1,7 +1,7 @@
 // Owns the one interface the jobs use to talk to an image, wherever it lives: a registry
 // repository or an OCI image layout on disk. Reads are verified; writes are blobs and manifests,
-// and referrers are listed and recorded the way the store supports (referrers API, tag fallback,
-// or index.json entries with a subject).
+// and referrers are listed, recorded and removed the way the store supports (referrers API, tag
+// fallback, or index.json entries with a subject).
 
 import type { Descriptor, ImageIndex, ImageManifest } from '../oci/types.js';
 
@@ -14,6 +14,16 @@ export interface FetchedDocument {
 }
 
 export type ReferrerMechanism = 'api' | 'tag' | 'layout';
+
+/** What removing one referrer did. */
+export interface ReferrerRemoval {
+  digest: string;
+  /** The referrers listing no longer names it (fallback index rewritten, index.json edited, or manifest deleted). */
+  unlisted: boolean;
+  /** The manifest itself: deleted, kept (a layout keeps blobs; the registry refused: `note` says why), or already gone. */
+  manifest: 'deleted' | 'kept' | 'absent';
+  note?: string;
+}
 
 export interface ImageStore {
   readonly kind: 'registry' | 'layout';
@@ -39,5 +49,11 @@ export interface ImageStore {
   referrers(subjectDigest: string, artifactType?: string): Promise<Descriptor[]>;
   /** Stores a manifest that has a `subject` and records it as a referrer. */
   pushReferrer(bytes: Uint8Array, manifest: ImageManifest): Promise<{ descriptor: Descriptor; mechanism: ReferrerMechanism }>;
+  /**
+   * Stops `digests` being referrers of `subjectDigest`, keeping every other referrer: the tag fallback index is
+   * rewritten without them (and the manifests deleted where the registry allows it), with the referrers API the
+   * manifests are deleted, in a layout their index.json entries go. Digests that are not referrers are `absent`.
+   */
+  removeReferrers(subjectDigest: string, digests: readonly string[]): Promise<{ mechanism: ReferrerMechanism; removals: ReferrerRemoval[] }>;
   close(): Promise<void>;
 }

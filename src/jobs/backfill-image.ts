@@ -12,6 +12,7 @@ import type { ZtocStore } from './backfill-cache.js';
 import { countSkips, describeSkips, newRecord, type BlobCounts, type ImageRecord, type SkipLabels } from './backfill-report.js';
 import { describe, type Candidate } from './backfill-select.js';
 import { indexImage, type IndexEvent, type IndexResult } from './index-image.js';
+import { pruneIndexes } from './remove.js';
 
 /** What every image of a run shares. */
 export interface ImageJob {
@@ -24,6 +25,8 @@ export interface ImageJob {
   tagSuffix: string;
   platforms: Platform[] | 'all' | undefined;
   force: boolean;
+  /** v1: remove the image's other SOCI indexes whose settings differ from the run's (remove.ts pruneIndexes). */
+  prune: boolean;
   layerConcurrency: number;
   pool: WorkerPool | undefined;
   cache: ZtocStore;
@@ -64,6 +67,7 @@ export async function indexCandidate(c: Candidate, job: ImageJob): Promise<Image
       for (const t of tags.slice(1)) await repo.pushManifest(t, doc.bytes, doc.descriptor.mediaType);
     }
     recordResult(rec, r, job);
+    if (job.prune && job.indexVersion === 'v1') await prune(new RegistryStore(repo), r, rec);
   } catch (err) {
     recordError(rec, err);
   } finally {
@@ -71,6 +75,20 @@ export async function indexCandidate(c: Candidate, job: ImageJob): Promise<Image
     rec.at = new Date().toISOString();
   }
   return rec;
+}
+
+/** `--prune`: the stale indexes next to each platform's index (pushed or found); one not removed fails the image. */
+async function prune(store: RegistryStore, r: IndexResult, rec: ImageRecord): Promise<void> {
+  const removed = [];
+  for (const p of r.platforms) {
+    if (p.sociIndex === undefined || (p.status !== 'indexed' && p.status !== 'exists')) continue;
+    removed.push(...(await pruneIndexes(store, { platform: p.platform, manifest: p.manifest.digest }, p.sociIndex)));
+  }
+  const refused = removed.filter((x) => x.outcome !== 'removed');
+  if (refused.length > 0) throw new ZtocError('REGISTRY_DENIED', `--prune: ${refused.map((x) => `${x.index}: ${x.note ?? 'not removed'}`).join('; ')}`);
+  if (removed.length === 0) return;
+  rec.pruned = removed.map((x) => x.index);
+  rec.reason = `${rec.reason ?? ''}; pruned ${removed.length} stale SOCI index${removed.length === 1 ? '' : 'es'}`;
 }
 
 /** v2 without force: an image whose every `<tag><suffix>` exists is done (recorded as exists). */

@@ -38,6 +38,8 @@ export interface ImageRecord {
   seconds: number;
   /** SOCI index digests pushed or found. */
   sociIndexes: string[];
+  /** With prune: the stale SOCI index digests removed. */
+  pruned?: string[];
   at: string;
 }
 

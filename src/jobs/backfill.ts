@@ -62,6 +62,8 @@ export interface BackfillOptions {
    */
   tagSuffix?: string;
   force?: boolean;
+  /** v1: after indexing an image, remove its other SOCI indexes whose span size or build settings differ (remove.ts). */
+  prune?: boolean;
   buildToolId?: string;
   /** Aborting stops starting new images; images in flight finish and are recorded. */
   signal?: AbortSignal;
@@ -258,6 +260,7 @@ function imageJob(o: BackfillOptions, run: RunSettings, cache: ZtocStore, blobs:
     tagSuffix: run.tagSuffix,
     platforms: o.platforms,
     force: Boolean(o.force),
+    prune: Boolean(o.prune),
     layerConcurrency: o.layerConcurrency ?? availableParallelism(),
     pool: o.pool,
     cache,

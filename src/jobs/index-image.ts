@@ -12,7 +12,8 @@ import { DEFAULT_SPAN_SIZE } from '../ztoc/model.js';
 import { assembleIndex, builtResult, existingResult, type AssembledIndex } from './index-assemble.js';
 import { buildLayers } from './index-layers.js';
 import { pushIndexes, type Pushed } from './index-push.js';
-import { planTargets } from './index-targets.js';
+import { alreadyPushed, planTargets } from './index-targets.js';
+import { layerTocs } from './index-tocs.js';
 import { checkConcurrency } from './limit.js';
 import { DEFAULT_MIN_LAYER_SIZE, type IndexOptions, type IndexResult, type IndexSettings } from './index-types.js';
 
@@ -27,6 +28,8 @@ export function settingsOf(opts: IndexOptions): IndexSettings {
     minLayerSize: opts.minLayerSize ?? DEFAULT_MIN_LAYER_SIZE,
     version: opts.indexVersion ?? 'v1',
     buildToolId: opts.buildToolId ?? DEFAULT_BUILD_TOOL_ID,
+    optimizations: opts.optimizations ?? [],
+    prefetchPaths: opts.prefetchPaths ?? [],
     tag: opts.tag === '' ? undefined : opts.tag,
     force: Boolean(opts.force),
     dryRun: Boolean(opts.dryRun),
@@ -42,6 +45,7 @@ export function settingsOf(opts: IndexOptions): IndexSettings {
     throw new ZtocError('INVALID_ARGUMENT', 'a SOCI index v2 needs a tag: the SOCI-enabled image index is pushed under a new tag');
   }
   if (!Number.isSafeInteger(s.spanSize) || s.spanSize <= 0) throw new ZtocError('INVALID_ARGUMENT', `invalid span size ${s.spanSize}`);
+  if (!Number.isSafeInteger(s.minLayerSize) || s.minLayerSize < 0) throw new ZtocError('INVALID_ARGUMENT', `min layer size must be >= 0, got ${s.minLayerSize}`);
   return s;
 }
 
@@ -50,10 +54,16 @@ export async function indexImage(store: ImageStore, reference: string | undefine
   const s = settingsOf(opts);
   const plan = await planTargets(store, reference, s);
   const layers = await buildLayers(store, plan.targets.filter((t) => !plan.existing.has(t.descriptor.digest)), s);
-  const indexes = layers.map((t) => assembleIndex(t, s));
-  const toPush = indexes.filter((i): i is AssembledIndex => i !== undefined);
+  const tocs = await layerTocs(store, layers, s);
+  const indexes = layers.map((t) => assembleIndex(t, s, tocs));
+  for (const i of indexes) if (i !== undefined) for (const m of i.prefetch?.missed ?? []) s.emit({ type: 'prefetch-miss', platform: i.target.name, path: m.path, reason: m.reason });
+  const identical = await alreadyPushed(store, indexes, s);
+  const toPush = indexes.filter((i): i is AssembledIndex => i !== undefined && !identical.has(i.target.descriptor.digest));
   const pushed: Pushed = s.dryRun || toPush.length === 0 ? { mechanisms: new Map() } : await pushIndexes(store, plan.root, plan.targets, toPush, s);
-  const built = layers.map((t, i) => builtResult(t, indexes[i], s, pushed.mechanisms.get(t.target.descriptor.digest)));
+  const built = layers.map((t, i) => {
+    const r = builtResult(t, indexes[i], s, pushed.mechanisms.get(t.target.descriptor.digest));
+    return identical.has(t.target.descriptor.digest) ? { ...r, status: 'exists' as const } : r;
+  });
   // Results in target order: found-existing ones in place, built ones in the order they were built.
   const platforms = plan.targets.map((t) => {
     const existing = plan.existing.get(t.descriptor.digest);

@@ -119,6 +119,7 @@ class LayerBuilder {
           spanSize: s.spanSize,
           buildToolId: s.buildToolId,
           kind: layerCompression(layer.mediaType) === 'tar' ? 'tar' : 'gzip',
+          declaredBy: `media type ${layer.mediaType}`,
           layer: layer.digest,
           expectedDigest: layer.digest,
           expectedSize: layer.size,

@@ -1,5 +1,5 @@
-// Owns the last stage of `indexImage`: push what the assemble stage produced, blobs first (zTOCs, then the empty
-// config) and each SOCI index manifest last. v1: each index is a referrer of its manifest. v2: the indexes, the
+// Owns the last stage of `indexImage`: push what the assemble stage produced, blobs first (zTOCs and prefetch
+// artifacts, then the empty config) and each SOCI index manifest last. v1: each index is a referrer of its manifest. v2: the indexes, the
 // rewritten image manifests, then the SOCI-enabled image index under a new tag.
 
 import { ZtocError } from '../errors.js';
@@ -47,7 +47,8 @@ async function pushBlobs(store: ImageStore, indexes: AssembledIndex[], s: IndexS
   await Promise.all(
     [...blobs.values()].map((b) =>
       limit(async () => {
-        const result = s.cache === undefined ? await store.pushBlob(b.descriptor, b.bytes) : await pushShared(store, s.cache, b, s);
+        // Only zTOCs are shared through the cache; a prefetch artifact belongs to this image's index alone.
+        const result = s.cache === undefined || b.what !== 'ztoc' ? await store.pushBlob(b.descriptor, b.bytes) : await pushShared(store, s.cache, b, s);
         s.emit({ type: 'push', what: b.what, digest: b.descriptor.digest, result });
       }),
     ),

@@ -1,10 +1,13 @@
 // Owns the first stage of `indexImage`: resolve the reference, choose the platform manifests to index (platforms.ts), and find
 // those already indexed (a SOCI index v1 with the same span size: the registry or layout is the source of truth).
+// With settings a span size can't show (optimizations, prefetch files), "already indexed" means a byte-identical
+// index, which is known only once it is assembled: `alreadyPushed` checks that after the build.
 
 import type { FetchedDocument, ImageStore } from '../image/store.js';
 import { formatPlatform } from '../oci/platform.js';
 import { MediaType, type Descriptor } from '../oci/types.js';
 import { parseSociIndex } from '../soci/index.js';
+import type { AssembledIndex } from './index-assemble.js';
 import type { IndexSettings, Target } from './index-types.js';
 import { platformManifests } from './platforms.js';
 
@@ -23,7 +26,7 @@ export async function planTargets(store: ImageStore, reference: string | undefin
   const image = `${store.display}${reference && !reference.includes(':') ? `:${reference}` : ''}`;
   s.emit({ type: 'resolved', image, digest: root.descriptor.digest, platforms: targets.map((t) => t.name) });
   const existing = new Map<string, Descriptor>();
-  if (s.version === 'v1' && !s.force) {
+  if (s.version === 'v1' && !s.force && !needsExactMatch(s)) {
     for (const t of targets) {
       const found = await findExistingIndex(store, t.descriptor.digest, s.spanSize);
       if (found === undefined) continue;
@@ -32,6 +35,25 @@ export async function planTargets(store: ImageStore, reference: string | undefin
     }
   }
   return { root, image, targets, existing };
+}
+
+/** True when an existing index counts only if byte-identical (settings its span size annotation can't show). */
+function needsExactMatch(s: IndexSettings): boolean {
+  return s.optimizations.length > 0 || s.prefetchPaths.length > 0;
+}
+
+/** The targets whose assembled v1 index is already a referrer of their manifest, byte for byte (not pushed again). */
+export async function alreadyPushed(store: ImageStore, indexes: ReadonlyArray<AssembledIndex | undefined>, s: IndexSettings): Promise<Set<string>> {
+  const out = new Set<string>();
+  if (s.version !== 'v1' || s.force || !needsExactMatch(s)) return out;
+  for (const i of indexes) {
+    if (i === undefined) continue;
+    const refs = await store.referrers(i.target.descriptor.digest, MediaType.SociIndexV1);
+    if (!refs.some((r) => r.digest === i.sociIndex.descriptor.digest)) continue;
+    out.add(i.target.descriptor.digest);
+    s.emit({ type: 'exists', platform: i.target.name, index: i.sociIndex.descriptor.digest });
+  }
+  return out;
 }
 
 /** An existing SOCI index v1 for this manifest with the same span size, if any. */

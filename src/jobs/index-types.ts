@@ -4,6 +4,8 @@
 import type { ReferrerMechanism } from '../image/store.js';
 import type { Descriptor, Platform } from '../oci/types.js';
 import type { SociIndexVersion } from '../soci/index.js';
+import type { Optimization } from '../soci/optimizations.js';
+import type { PrefetchFile, PrefetchMiss } from '../soci/prefetch.js';
 import type { PlatformManifest } from './platforms.js';
 import type { WorkerPool } from '../ztoc/pool.js';
 import type { Engine, EngineChoice } from '../inflate/native.js';
@@ -23,6 +25,10 @@ export interface IndexOptions {
   force?: boolean;
   dryRun?: boolean;
   buildToolId?: string;
+  /** SOCI `--optimizations`: `xattr` marks layers without xattrs or opaque whiteouts `disable-xattrs`. */
+  optimizations?: readonly Optimization[];
+  /** SOCI `--prefetch-file`: files whose spans get a prefetch artifact in the layer where they are visible. */
+  prefetchPaths?: readonly string[];
   pool?: WorkerPool;
   /** Inflate engine for the zTOC builds (default 'auto'). */
   engine?: EngineChoice;
@@ -40,10 +46,11 @@ export type IndexEvent =
   | { type: 'layer-done'; platform: string; layer: string; ztoc: string; seconds: number; size: number }
   | { type: 'layer-skipped'; platform: string; layer: string; reason: string; code: LayerSkipCode }
   | { type: 'layer-reused'; platform: string; layer: string; ztoc: string }
+  | { type: 'prefetch-miss'; platform: string; path: string; reason: string }
   | { type: 'push'; what: PushedItem; digest: string; result: string };
 
-/** What a push event pushed: a blob (zTOC, the empty config) or a manifest (v2 also rewrites the image's). */
-export type PushedItem = 'ztoc' | 'config' | 'soci-index' | 'image-manifest' | 'image-index';
+/** What a push event pushed: a blob (zTOC, prefetch artifact, the empty config) or a manifest (v2 also rewrites the image's). */
+export type PushedItem = 'ztoc' | 'prefetch' | 'config' | 'soci-index' | 'image-manifest' | 'image-index';
 
 export interface ZtocRecord {
   layer: string;
@@ -57,6 +64,8 @@ export interface ZtocRecord {
   engine?: Engine | 'none';
   /** Taken from IndexOptions.ztocCache instead of being built (the layer was not read). */
   reused?: true;
+  /** The descriptor says `com.amazon.soci.disable-xattrs: "true"` (optimization `xattr`). */
+  disableXattrs?: true;
 }
 
 /** What identifies a zTOC regardless of the image: the same layer, span size and build tool give the same bytes. */
@@ -118,8 +127,16 @@ export interface PlatformResult {
   mechanism?: ReferrerMechanism;
   ztocs: ZtocRecord[];
   skipped: SkippedLayer[];
+  /** With prefetchPaths: the prefetch artifacts in the index, the files they cover and the paths left out. */
+  prefetch?: PrefetchResult;
   bytesRead: number;
   seconds: number;
+}
+
+export interface PrefetchResult {
+  artifacts: Descriptor[];
+  files: PrefetchFile[];
+  missed: PrefetchMiss[];
 }
 
 export interface IndexResult {
@@ -155,6 +172,8 @@ export interface IndexSettings {
   minLayerSize: number;
   version: SociIndexVersion;
   buildToolId: string;
+  optimizations: readonly Optimization[];
+  prefetchPaths: readonly string[];
   /** v2 only; undefined on a v2 dry run without a tag. */
   tag: string | undefined;
   force: boolean;

@@ -1,6 +1,7 @@
 // Owns the read side of an indexed image: finding its SOCI indexes (v1 referrers and the v2
 // manifest annotation), reading one file through them with range reads the way the snapshotter
-// does (topmost layer wins, whiteouts hide), and verifying every zTOC against its layer.
+// does (topmost layer wins, whiteouts hide), and verifying every zTOC against its layer (and the
+// prefetch artifacts, verify-prefetch.ts).
 
 import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
@@ -10,6 +11,7 @@ import { formatPlatform, hostPlatform } from '../oci/platform.js';
 import { platformManifests, type PlatformManifest } from './platforms.js';
 import { layerCompression, MediaType, type Descriptor, type Platform } from '../oci/types.js';
 import { ANNOTATION_INDEX_DIGEST, parseSociIndex, type SociIndexInfo } from '../soci/index.js';
+import { lookupInLayer } from '../oci/overlay.js';
 import { byteString, utf8 } from '../tar/bytes.js';
 import { TarScanner } from '../tar/scanner.js';
 import type { TocEntry } from '../tar/types.js';
@@ -17,6 +19,7 @@ import { decodeZtoc } from '../ztoc/decode.js';
 import { cleanName, extractFile, type RangeReader } from '../ztoc/extract.js';
 import type { Ztoc } from '../ztoc/model.js';
 import { verifyZtoc, type VerifyReport } from '../ztoc/verify.js';
+import { verifyPrefetch, type PrefetchCheck } from './verify-prefetch.js';
 
 const MAX_ZTOC_BYTES = 1 << 30;
 /** Layers without a zTOC are read whole (they are below min-layer-size); refuse absurd ones. */
@@ -75,25 +78,6 @@ async function plainLayerView(store: ImageStore, layer: Descriptor): Promise<Lay
   };
 }
 
-function whiteoutHides(entries: TocEntry[], want: string): boolean {
-  // `dir/.wh.name` hides dir/name (and below); `dir/.wh..wh..opq` hides everything below dir.
-  const parts = want.split('/');
-  for (const e of entries) {
-    const n = cleanName(e.name);
-    const slash = n.lastIndexOf('/');
-    const dir = slash < 0 ? '' : n.slice(0, slash);
-    const base = n.slice(slash + 1);
-    if (!base.startsWith('.wh.')) continue;
-    if (base === '.wh..wh..opq') {
-      if (dir === '' || want.startsWith(`${dir}/`)) return true;
-      continue;
-    }
-    const hidden = dir === '' ? base.slice(4) : `${dir}/${base.slice(4)}`;
-    for (let i = 1; i <= parts.length; i++) if (parts.slice(0, i).join('/') === hidden) return true;
-  }
-  return false;
-}
-
 export interface GetFileResult {
   entry: TocEntry;
   layer: Descriptor;
@@ -134,19 +118,15 @@ export async function getFileFromImage(
     } else {
       view = await plainLayerView(store, layer);
     }
-    let hit: TocEntry | undefined;
-    for (const e of view.entries) if (cleanName(e.name) === want) hit = e;
-    if (hit !== undefined) {
-      if (hit.type === 'hardlink') {
-        const target = cleanName(hit.linkname);
-        hit = view.entries.find((e) => cleanName(e.name) === target && e.type === 'reg') ?? hit;
-      }
+    const look = lookupInLayer(view.entries, want);
+    if (look.kind === 'found') {
+      const hit = look.data;
       if (hit.type !== 'reg') {
         throw new ZtocError('FILE_NOT_FOUND', `${path} is a ${hit.type}${hit.linkname ? ` -> ${utf8(hit.linkname)}` : ''}, not a regular file`);
       }
       return { entry: hit, layer, viaZtoc: ztocDesc !== undefined, data: view.read(hit) };
     }
-    if (whiteoutHides(view.entries, want)) break;
+    if (look.kind === 'hidden') break;
   }
   throw new ZtocError('FILE_NOT_FOUND', `${path}: no such file in ${store.display}`);
 }
@@ -158,21 +138,26 @@ export interface VerifiedLayer {
   report: VerifyReport;
 }
 
-/** Checks every zTOC of every SOCI index of the image against its layer; throws on the first mismatch. */
+/**
+ * Checks every zTOC of every SOCI index of the image against its layer, and every prefetch artifact (and that it
+ * covers `prefetchPaths`, see verify-prefetch.ts); throws on the first mismatch.
+ */
 export async function verifyImage(
   store: ImageStore,
   reference: string | undefined,
-  opts: { platforms?: Platform[]; onLayer?: (v: VerifiedLayer) => void } = {},
-): Promise<{ indexes: number; layers: VerifiedLayer[] }> {
+  opts: { platforms?: Platform[]; prefetchPaths?: readonly string[]; onLayer?: (v: VerifiedLayer) => void } = {},
+): Promise<{ indexes: number; layers: VerifiedLayer[]; prefetch: PrefetchCheck[] }> {
   const root = await store.resolve(reference ?? 'latest');
   const pms = await platformManifests(store, root, opts.platforms);
   const layers: VerifiedLayer[] = [];
+  const prefetch: PrefetchCheck[] = [];
   let indexes = 0;
   for (const pm of pms) {
     const found = await findSociIndexes(store, pm);
     if (found.length === 0) throw new ZtocError('ZTOC_NOT_FOUND', `no SOCI index refers to ${pm.descriptor.digest}`);
     for (const f of found) {
       indexes++;
+      const ztocs = new Map<string, Ztoc>();
       for (const z of f.info.ztocs) {
         const layer = pm.manifest.layers.find((l) => l.digest === z.layerDigest);
         if (layer === undefined) {
@@ -180,6 +165,7 @@ export async function verifyImage(
         }
         try {
           const ztoc = await fetchZtoc(store, z.ztoc);
+          ztocs.set(z.layerDigest, ztoc);
           const report = await verifyZtoc(ztoc, (s, e) => store.readRange(layer.digest, s, e), store.openBlob(layer));
           const v = { platform: formatPlatform(pm.platform), layer: layer.digest, ztoc: z.ztoc.digest, report };
           layers.push(v);
@@ -188,7 +174,10 @@ export async function verifyImage(
           throw ZtocError.withLayer(err, layer.digest);
         }
       }
+      if (f.info.prefetches.length > 0 || (opts.prefetchPaths ?? []).length > 0) {
+        prefetch.push(await verifyPrefetch(store, pm.manifest, f, async (l) => ztocs.get(l), opts.prefetchPaths ?? []));
+      }
     }
   }
-  return { indexes, layers };
+  return { indexes, layers, prefetch };
 }

@@ -467,6 +467,30 @@ export class OciLayout {
     return out;
   }
 
+  /**
+   * Removes referrers of `subjectDigest` from index.json: every entry whose digest is in `digests` and whose manifest
+   * has that subject (a tagged entry too: it names the same referrer). Other entries are kept in order. The blobs stay
+   * (a layout has no garbage collection; zTOCs may be shared with other indexes). Returns the digests removed.
+   */
+  async removeReferrers(subjectDigest: string, digests: readonly string[]): Promise<string[]> {
+    const want = new Set(digests);
+    const subjects = new Map<string, string | undefined>();
+    for (const d of (await this.readIndex()).manifests) {
+      if (!want.has(d.digest) || subjects.has(d.digest) || !(await this.hasBlob(d.digest))) continue;
+      const parsed = await this.readManifestOrIndex(d);
+      subjects.set(d.digest, (parsed.kind === 'manifest' ? parsed.manifest.subject : parsed.index.subject)?.digest);
+    }
+    return this.updateIndex((index) => {
+      const removed = new Set<string>();
+      index.manifests = index.manifests.filter((d) => {
+        const drop = want.has(d.digest) && subjects.get(d.digest) === subjectDigest;
+        if (drop) removed.add(d.digest);
+        return !drop;
+      });
+      return [...removed];
+    });
+  }
+
   /** Writes the manifest bytes as a blob and adds it to index.json. */
   async addManifestBytes(bytes: Uint8Array, mediaType: string, opts: { tag?: string; platform?: Platform } = {}): Promise<Descriptor> {
     const digest = await this.writeBlob(bytes);

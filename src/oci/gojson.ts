@@ -372,3 +372,37 @@ export function marshalDescriptor(d: Descriptor): Buffer {
 export function marshalPlatform(p: Platform): Buffer {
   return Buffer.from(platformJson(p), 'utf8');
 }
+
+// ---------------------------------------------------------------------------------------------------
+// SOCI's own structs
+// ---------------------------------------------------------------------------------------------------
+
+/** SOCI's `PrefetchSpan` (soci/prefetch.go): span IDs are inclusive; `priority` is `int` with omitempty. */
+export interface PrefetchSpanJson {
+  startSpan: number;
+  endSpan: number;
+  priority?: number;
+}
+
+/** SOCI's `PrefetchArtifact`: `prefetch_spans` has no omitempty, so a nil slice would be `null`. */
+export interface PrefetchArtifactJson {
+  version: string;
+  prefetchSpans: readonly PrefetchSpanJson[] | null;
+}
+
+/** `json.Marshal(soci.PrefetchArtifact)`: `{"version":…,"prefetch_spans":[{"start_span":a,"end_span":b}]}`. */
+export function marshalPrefetchArtifact(a: PrefetchArtifactJson): Buffer {
+  const spans =
+    a.prefetchSpans === null
+      ? 'null'
+      : '[' +
+        a.prefetchSpans
+          .map((s, i) => {
+            let o = '{"start_span":' + goInt(s.startSpan, `prefetch_spans[${i}].start_span`) + ',"end_span":' + goInt(s.endSpan, `prefetch_spans[${i}].end_span`);
+            if (s.priority !== undefined && s.priority !== 0) o += ',"priority":' + goInt(s.priority, `prefetch_spans[${i}].priority`);
+            return o + '}';
+          })
+          .join(',') +
+        ']';
+  return Buffer.from('{"version":' + str(a.version, 'version') + ',"prefetch_spans":' + spans + '}', 'utf8');
+}

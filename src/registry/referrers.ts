@@ -1,6 +1,6 @@
 // Owns the pieces of the OCI referrers mechanisms that are not HTTP: the fallback tag name (`<alg>-<hex>`, spec
-// §Referrers Tag Schema), applying a change (add and/or remove
-// referrers: dedupe by digest, drop empty entries, keep the order, append) to an existing index, Go-canonical
+// §Referrers Tag Schema), applying a change (add and/or remove referrers, each described by oci/types.ts
+// referrerDescriptor: dedupe by digest, drop empty entries, keep the order, append) to an existing index, Go-canonical
 // serialisation of that index, the client-side artifactType filter, and the in-process lock that serialises
 // fallback updates per subject. The update protocol against concurrent writers is referrers-fallback.ts.
 

@@ -55,6 +55,8 @@ export interface BuildSociIndexOptions {
   /** v1: the platform image manifest (required); only mediaType, digest and size are kept. v2: must be absent. */
   subject?: Descriptor;
   buildToolId: string;
+  /** Prefetch artifact descriptors (`--prefetch-file`), listed after the zTOCs as SOCI lists them. */
+  prefetches?: readonly Descriptor[];
 }
 
 export interface BuiltSociIndex {
@@ -112,6 +114,17 @@ export function buildSociIndex(opts: BuildSociIndexOptions): BuiltSociIndex {
       annotations,
     };
   });
+
+  for (const [i, p] of (opts.prefetches ?? []).entries()) {
+    if (p.mediaType !== MediaType.SociPrefetch) throw new ZtocError('INVALID_ARGUMENT', `prefetch ${i}: media type ${p.mediaType}, expected ${MediaType.SociPrefetch}`);
+    const layer = requireString(p.annotations?.[ANNOTATION_IMAGE_LAYER_DIGEST], `prefetch ${i}: layer digest`);
+    layers.push({
+      mediaType: MediaType.SociPrefetch,
+      digest: requireString(p.digest, `prefetch ${i}: digest`),
+      size: requireSize(p.size, `prefetch ${i}: size`),
+      annotations: { [ANNOTATION_IMAGE_LAYER_DIGEST]: layer },
+    });
+  }
 
   const manifest: ImageManifest = {
     schemaVersion: 2,

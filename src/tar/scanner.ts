@@ -8,10 +8,10 @@ import { ZtocError } from '../errors.js';
 import { byteString, latin1, utf8 } from './bytes.js';
 import { GoTimeText, goParseInt, parsePaxTimeInto, type GoTime } from './gotime.js';
 import { PaxError, PaxKeyCache, parsePax, type PaxRecords } from './pax.js';
-import type { ByteString, EntryType, TarScanResult, TarScannerOptions, TocEntry } from './types.js';
+import type { ByteString, EntryType, LossyField, SparseLayout, TarScanResult, TarScannerOptions, TocEntry } from './types.js';
 
 export { byteString, utf8 };
-export type { ByteString, EntryType, TarScanResult, TarScannerOptions, TocEntry };
+export type { ByteString, EntryType, LossyField, SparseLayout, TarScanResult, TarScannerOptions, TocEntry };
 
 const BLOCK = 512;
 
@@ -23,6 +23,7 @@ const S_PAD = 3; // skipping padding (EOF here is a clean end, like Go's tryRead
 const S_BODY = 4; // collecting an x/g/L/K body
 const S_BODY_OVER = 5; // an x/g/L/K body over the limit: Go reads limit+1 bytes, then ErrFieldTooLong
 const S_DONE = 6;
+const S_SPARSE_MAP = 7; // reading a GNU sparse 1.0 map from the start of an entry's data
 
 // Header formats (Go getFormat).
 const F_V7 = 1;
@@ -116,10 +117,18 @@ class NumericParser {
     return Number.NaN;
   }
 
-  /** uint32(hdr.Uid) of a numeric field (SOCI's cast). */
+  /** The value id32 last read, in decimal, when it does not fit in uint32; else null. */
+  wide: string | null = null;
+
+  /** uint32(hdr.Uid) of a numeric field (SOCI's cast); see wide. */
   id32(b: Uint8Array, o: number): number {
     const v = this.numeric(b, o, 8);
-    return Number.isNaN(v) ? Number(BigInt.asUintN(32, this.big)) : v >>> 0;
+    if (Number.isNaN(v)) {
+      this.wide = this.big.toString();
+      return Number(BigInt.asUintN(32, this.big));
+    }
+    this.wide = v < 0 || v > 0xffffffff ? String(v) : null;
+    return v >>> 0;
   }
 }
 
@@ -209,6 +218,9 @@ interface RawHeader {
   mode: number;
   uid: number;
   gid: number;
+  /** The uid/gid in decimal when it does not fit in uint32, else null. */
+  uidWide: string | null;
+  gidWide: string | null;
   mtime: number;
   devmajor: number;
   devminor: number;
@@ -226,6 +238,11 @@ interface EntryDraft {
   size: number;
   uid: number;
   gid: number;
+  uidWide: string | null;
+  gidWide: string | null;
+  /** Offsets of the headers uid and gid came from. */
+  uidOffset: number;
+  gidOffset: number;
   sec: number;
   nsec: number;
   xattrs: Array<[ByteString, ByteString]>;
@@ -263,6 +280,10 @@ export class TarScanner {
   private readonly onEntry: ((e: TocEntry) => void) | undefined;
   private readonly entries: TocEntry[] = [];
   private count = 0;
+  /** uid/gid values the zTOC can't hold, as entries are scanned (also in end()'s result). */
+  readonly lossy: LossyField[] = [];
+  /** Layouts of the PAX GNU sparse entries, as they are scanned (also in end()'s result). */
+  readonly sparse: SparseLayout[] = [];
 
   private state = S_HEADER;
   /** Uncompressed offset of the next byte not yet consumed (a straddling header block counts once whole). */
@@ -290,6 +311,17 @@ export class TarScanner {
   private longName: ByteString = '';
   private longLink: ByteString = '';
 
+  // A GNU sparse 1.0 map being read from the entry's data (Go readGNUSparseMap1x0).
+  private mapBuf = new Uint8Array(0);
+  private mapFill = 0;
+  private mapNewlines = 0;
+  /** Number of map entries once the first token was read, else -1. */
+  private mapCount = -1;
+  /** The entry's whole data section (map included) and its padding. */
+  private sparseSection = 0;
+  /** The sparse entry whose padding is being checked for zero bytes. */
+  private padWatch: SparseLayout | null = null;
+
   // Per-scanner parsing state and scratch (nothing is shared between scanners).
   private readonly num = new NumericParser();
   private readonly hdr: RawHeader = {
@@ -300,6 +332,8 @@ export class TarScanner {
     mode: 0,
     uid: 0,
     gid: 0,
+    uidWide: null,
+    gidWide: null,
     mtime: 0,
     devmajor: 0,
     devminor: 0,
@@ -315,6 +349,10 @@ export class TarScanner {
     size: 0,
     uid: 0,
     gid: 0,
+    uidWide: null,
+    gidWide: null,
+    uidOffset: 0,
+    gidOffset: 0,
     sec: 0,
     nsec: 0,
     xattrs: NO_XATTRS,
@@ -389,6 +427,9 @@ export class TarScanner {
           this.curName,
         );
         break;
+      case S_SPARSE_MAP:
+        err = this.mapTruncated();
+        break;
       case S_BODY:
       case S_BODY_OVER:
         err = this.truncated(
@@ -408,7 +449,7 @@ export class TarScanner {
 
   private finish(): TarScanResult {
     this.state = S_DONE;
-    this.result = { entries: this.entries, archiveSize: this.pos };
+    this.result = { entries: this.entries, archiveSize: this.pos, lossy: this.lossy, sparse: this.sparse };
     return this.result;
   }
 
@@ -460,6 +501,9 @@ export class TarScanner {
         case S_DATA:
         case S_PAD: {
           const n = Math.min(this.remaining, end - i);
+          if (this.padWatch !== null && this.state === S_PAD) {
+            for (let k = i; k < i + n; k++) if (b[k] !== 0) this.padWatch.paddingZero = false;
+          }
           i += n;
           this.pos += n;
           this.remaining -= n;
@@ -469,8 +513,21 @@ export class TarScanner {
               this.remaining = this.padAfter;
             } else {
               this.state = S_HEADER;
+              this.padWatch = null;
             }
           }
+          break;
+        }
+        case S_SPARSE_MAP: {
+          const fill = this.mapFill;
+          if (fill % BLOCK === 0) this.mapBlockStart();
+          const n = Math.min(BLOCK - (fill % BLOCK), end - i);
+          this.mapBuf.set(b.subarray(i, i + n), fill);
+          this.mapFill = fill + n;
+          this.remaining -= n;
+          this.pos += n;
+          i += n;
+          if (this.mapFill % BLOCK === 0) this.mapBlockDone();
           break;
         }
         case S_BODY: {
@@ -620,7 +677,9 @@ export class TarScanner {
     if (Number.isNaN(h.size)) h.size = num.big < 0n ? -Infinity : Infinity; // beyond 2^53: only its sign matters
     h.mode = num.numeric(b, o + 100, 8);
     h.uid = num.id32(b, o + 108);
+    h.uidWide = num.wide;
     h.gid = num.id32(b, o + 116);
+    h.gidWide = num.wide;
     h.mtime = num.numeric(b, o + 136, 12);
     h.devmajor = 0;
     h.devminor = 0;
@@ -701,6 +760,10 @@ export class TarScanner {
     d.size = h.size;
     d.uid = h.uid;
     d.gid = h.gid;
+    d.uidWide = h.uidWide;
+    d.gidWide = h.gidWide;
+    d.uidOffset = h.offset;
+    d.gidOffset = h.offset;
     d.sec = h.mtime;
     d.nsec = 0;
     d.xattrs = NO_XATTRS;
@@ -742,8 +805,16 @@ export class TarScanner {
           const id = goParseInt(v);
           if (id === null) throw this.bad(`bad PAX ${k} ${JSON.stringify(v)}`, poff);
           const u32 = typeof id === 'bigint' ? Number(BigInt.asUintN(32, id)) : id >>> 0;
-          if (k === 'uid') d.uid = u32;
-          else d.gid = u32;
+          const wide = typeof id === 'bigint' || id < 0 || id > 0xffffffff ? String(id) : null;
+          if (k === 'uid') {
+            d.uid = u32;
+            d.uidWide = wide;
+            d.uidOffset = poff;
+          } else {
+            d.gid = u32;
+            d.gidWide = wide;
+            d.gidOffset = poff;
+          }
           break;
         }
         case 'mtime':
@@ -769,41 +840,153 @@ export class TarScanner {
     }
   }
 
-  /** Checks the merged entry (handleRegularFile again, SOCI's getType, limits), records it, and skips its data. */
+  /** handleRegularFile again on the merged entry, then Go's handleSparseFile, then pushEntry. */
   private emitEntry(h: RawHeader): void {
+    const d = this.draft;
+    const ho = isHeaderOnly(d.typeflag);
+    if (!ho && d.size < 0) throw this.bad(`negative size for ${showName(d.name)}`, h.offset, d.name);
+    const section = ho ? 0 : d.size;
+    const pax = this.pax;
+    if (d.sparseKey !== null && pax !== null) {
+      const version = sparseVersion(pax);
+      if (version !== SPARSE_NONE) {
+        this.sparseHeaders(h, pax);
+        if (version === SPARSE_1_0) {
+          this.beginSparseMap(section);
+          return;
+        }
+        this.sparseDone(h, sparseMap0x(pax), section, 0);
+        return;
+      }
+    }
+    this.pushEntry(h, section, blockPadding(section), null);
+  }
+
+  /** Go readGNUSparsePAXHeaders: GNU.sparse.name and the logical size (GNU.sparse.size or .realsize). */
+  private sparseHeaders(h: RawHeader, pax: PaxRecords): void {
+    const d = this.draft;
+    const name = paxValue(pax, 'GNU.sparse.name');
+    if (name !== '') d.name = name;
+    let size = paxValue(pax, 'GNU.sparse.size');
+    if (size === '') size = paxValue(pax, 'GNU.sparse.realsize');
+    if (size === '') return;
+    const n = goParseInt(size);
+    if (n === null) throw this.bad(`bad GNU sparse size ${JSON.stringify(size)} for ${showName(d.name)}`, h.offset, d.name);
+    if (typeof n === 'bigint') throw this.bad(`GNU sparse size of ${showName(d.name)} out of range`, h.offset, d.name);
+    d.size = n;
+  }
+
+  /** A GNU sparse 1.0 entry: its map comes first in its data section, in whole blocks. */
+  private beginSparseMap(section: number): void {
+    this.sparseSection = section;
+    this.remaining = section;
+    this.mapFill = 0;
+    this.mapNewlines = 0;
+    this.mapCount = -1;
+    this.state = S_SPARSE_MAP;
+    this.mapBlockStart();
+  }
+
+  /** Before a map block: Go's mustReadFull fails when the data section ends inside it. */
+  private mapBlockStart(): void {
+    if (this.remaining < BLOCK) throw this.mapTruncated();
+    if (this.mapFill + BLOCK > this.maxSpecial) {
+      throw new ZtocError('TAR_LIMIT', `the GNU sparse map of ${showName(this.draft.name)} (header at offset ${this.hdr.offset}) is over ${this.maxSpecial} bytes`, {
+        offset: this.hdr.offset,
+        offsetKind: 'uncompressed',
+        entry: this.draft.name,
+      });
+    }
+    if (this.mapBuf.length < this.mapFill + BLOCK) {
+      const grown = new Uint8Array(Math.max(4 * BLOCK, 2 * this.mapBuf.length));
+      grown.set(this.mapBuf.subarray(0, this.mapFill));
+      this.mapBuf = grown;
+    }
+  }
+
+  private mapTruncated(): ZtocError {
+    const name = this.draft.name;
+    return this.truncated(`tar stream truncated inside the GNU sparse map of ${showName(name)} (header at offset ${this.hdr.offset})`, this.hdr.offset, name);
+  }
+
+  /** A whole map block arrived: Go's feedTokens reads blocks until it has the newlines it needs. */
+  private mapBlockDone(): void {
+    const b = this.mapBuf;
+    for (let k = this.mapFill - BLOCK; k < this.mapFill; k++) if (b[k] === 0x0a) this.mapNewlines++;
+    const h = this.hdr;
+    const name = this.draft.name;
+    if (this.mapCount < 0) {
+      if (this.mapNewlines < 1) return;
+      const n = goParseInt(latin1(b, 0, b.indexOf(0x0a)));
+      if (n === null || n < 0 || typeof n === 'bigint') throw this.bad(`bad GNU sparse map for ${showName(name)}`, h.offset, name);
+      this.mapCount = n;
+    }
+    if (this.mapNewlines - 1 < 2 * this.mapCount) return;
+    const tokens = latin1(b, 0, this.mapFill).split('\n', 1 + 2 * this.mapCount);
+    this.sparseDone(h, sparsePairs(tokens, 1), this.remaining, this.sparseSection - this.remaining);
+  }
+
+  /**
+   * Go validateSparseEntries, then the entry: its data offset is after the map, its size the logical
+   * size; physical bytes of stored fragments follow. The layout goes to the readability rules.
+   */
+  private sparseDone(h: RawHeader, map: number[] | null, physical: number, mapBytes: number): void {
+    const d = this.draft;
+    if (map === null) throw this.bad(`bad GNU sparse map for ${showName(d.name)}`, h.offset, d.name);
+    if (isHeaderOnly(d.typeflag) || !validSparse(map, d.size)) {
+      throw this.bad(`GNU sparse map of ${showName(d.name)} does not fit its size`, h.offset, d.name);
+    }
+    let fragmentBytes = 0;
+    let holeBeforeData = -1;
+    for (let k = 0; k < map.length; k += 2) {
+      const off = map[k]!;
+      const len = map[k + 1]!;
+      if (len === 0) continue;
+      if (off !== fragmentBytes && holeBeforeData < 0) holeBeforeData = fragmentBytes;
+      fragmentBytes += len;
+    }
+    const pad = blockPadding(physical + mapBytes);
+    const layout: SparseLayout = { index: this.count, physicalSize: physical, fragmentBytes, holeBeforeData, paddingZero: true };
+    if (this.pushEntry(h, physical, pad, layout) && pad > 0) this.padWatch = layout;
+  }
+
+  /**
+   * Checks the entry as SOCI's getType and our limits do, records it, and skips `skip` data bytes
+   * and `pad` padding. Returns false when the entry cannot be recorded (its size is beyond 2^53).
+   */
+  private pushEntry(h: RawHeader, skip: number, pad: number, sparse: SparseLayout | null): boolean {
     const d = this.draft;
     const hoff = h.offset;
     const name = d.name;
     const t = d.typeflag;
-    const ho = isHeaderOnly(t);
     const esize = d.size;
-    if (!ho && esize < 0) throw this.bad(`negative size for ${showName(name)}`, hoff, name);
-    if (d.sparseKey !== null) {
-      throw this.unsupported(`(GNU sparse file, PAX record ${JSON.stringify(d.sparseKey)})`, name, hoff);
-    }
     const type = t >= TF_REG && t <= 0x36 ? TYPE_NAMES[t - TF_REG] : undefined;
     if (type === undefined) {
       const c = String.fromCharCode(t);
       const what = TYPE_DESCRIPTIONS[c] ?? (t >= 0x41 && t <= 0x5a ? 'vendor extension' : 'unknown type');
       throw this.unsupported(`type ${showType(t)} (${what})`, name, hoff);
     }
-    if (!Number.isFinite(esize)) {
-      if (ho) throw this.bad(`size of ${showName(name)} out of range`, hoff, name);
+    if (!Number.isFinite(esize) || !Number.isFinite(skip)) {
+      if (isHeaderOnly(t)) throw this.bad(`size of ${showName(name)} out of range`, hoff, name);
       // Go would return the entry and then fail skipping 2^53+ bytes of data: unexpected EOF.
       this.curName = name;
       this.enterSkip(Infinity, 0);
-      return;
+      return false;
     }
     if (Number.isNaN(h.mode) || Number.isNaN(h.devmajor) || Number.isNaN(h.devminor)) {
       throw this.bad(`mode or device number of ${showName(name)} out of range`, hoff, name);
     }
-    if (this.count >= this.maxEntries) {
+    const index = this.count;
+    if (index >= this.maxEntries) {
       throw new ZtocError('TAR_LIMIT', `tar archive has more than ${this.maxEntries} entries`, {
         offset: hoff,
         offsetKind: 'uncompressed',
         entry: name,
       });
     }
+    if (d.uidWide !== null) this.lossy.push({ index, field: 'uid', value: d.uidWide, offset: d.uidOffset });
+    if (d.gidWide !== null) this.lossy.push({ index, field: 'gid', value: d.gidWide, offset: d.gidOffset });
+    if (sparse !== null) this.sparse.push(sparse);
     const dataOff = this.pos;
     const entry: TocEntry = {
       name,
@@ -825,14 +1008,13 @@ export class TarScanner {
     this.count++;
     if (this.onEntry !== undefined) this.onEntry(entry);
     else this.entries.push(entry);
-    const nb = ho ? 0 : esize;
-    const pad = blockPadding(nb);
-    this.entryStart = dataOff + nb + pad;
+    this.entryStart = dataOff + skip + pad;
     this.pax = null;
     this.longName = '';
     this.longLink = '';
     this.curName = name;
-    this.enterSkip(nb, pad);
+    this.enterSkip(skip, pad);
+    return true;
   }
 
   /** Go time.Time.MarshalText() of the entry's mtime; consecutive entries often share one. */
@@ -857,6 +1039,60 @@ export class TarScanner {
     for (let k = o; k < e; k++) t[n++] = b[k];
     return latin1(t, 0, n);
   }
+}
+
+const SPARSE_NONE = 0;
+const SPARSE_0_X = 1; // 0.0 and 0.1: the map is in PAX records
+const SPARSE_1_0 = 2; // 1.0: the map starts the data section
+
+/** The value of a PAX record, "" when absent (a Go map lookup). */
+function paxValue(pax: PaxRecords, key: string): string {
+  for (const [k, v] of pax) if (k === key) return v;
+  return '';
+}
+
+/** Go readGNUSparsePAXHeaders: which sparse format the records declare, if any. */
+function sparseVersion(pax: PaxRecords): number {
+  const major = paxValue(pax, 'GNU.sparse.major');
+  const minor = paxValue(pax, 'GNU.sparse.minor');
+  if (major === '0' && (minor === '0' || minor === '1')) return SPARSE_0_X;
+  if (major === '1' && minor === '0') return SPARSE_1_0;
+  if (major !== '' || minor !== '') return SPARSE_NONE; // unknown version: a regular file to Go
+  return paxValue(pax, 'GNU.sparse.map') !== '' ? SPARSE_0_X : SPARSE_NONE;
+}
+
+/** Go readGNUSparseMap0x1: GNU.sparse.numblocks pairs in GNU.sparse.map; null where Go fails. */
+function sparseMap0x(pax: PaxRecords): number[] | null {
+  const n = goParseInt(paxValue(pax, 'GNU.sparse.numblocks'));
+  if (n === null || typeof n === 'bigint' || n < 0) return null;
+  const text = paxValue(pax, 'GNU.sparse.map');
+  const parts = text === '' ? [] : text.split(',');
+  if (parts.length !== 2 * n) return null;
+  return sparsePairs(parts, 0);
+}
+
+/** Offset/length pairs from decimal tokens (strconv.ParseInt); null where Go fails (or beyond 2^53). */
+function sparsePairs(tokens: string[], from: number): number[] | null {
+  const out: number[] = [];
+  for (let k = from; k < tokens.length; k++) {
+    const v = goParseInt(tokens[k]!);
+    if (v === null || typeof v === 'bigint') return null;
+    out.push(v);
+  }
+  return out;
+}
+
+/** Go validateSparseEntries over [offset, length] pairs (values are safe integers here). */
+function validSparse(map: number[], size: number): boolean {
+  if (size < 0) return false;
+  let preEnd = 0;
+  for (let k = 0; k < map.length; k += 2) {
+    const off = map[k]!;
+    const len = map[k + 1]!;
+    if (off < 0 || len < 0 || off + len > size || preEnd > off) return false;
+    preEnd = off + len;
+  }
+  return true;
 }
 
 function byKey(a: [string, string], b: [string, string]): number {

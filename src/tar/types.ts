@@ -39,6 +39,37 @@ export interface TarScanResult {
   entries: TocEntry[];
   /** Reader position when Next() returned EOF (end of the 2nd zero block, not the stream length). */
   archiveSize: number;
+  /** Header values the zTOC cannot hold as Go read them (in entry order). */
+  lossy: LossyField[];
+  /** Where the data of each PAX GNU sparse entry lies (in entry order). */
+  sparse: SparseLayout[];
+}
+
+/** A uid or gid outside uint32: SOCI stores uint32(hdr.Uid), its reader compares with hdr.Uid. */
+export interface LossyField {
+  /** Index of the entry in `entries`. */
+  index: number;
+  field: 'uid' | 'gid';
+  /** The value Go read, in decimal. */
+  value: string;
+  /** Offset of the header (or PAX header) the value came from. */
+  offset: number;
+}
+
+/**
+ * A PAX GNU sparse entry (formats 0.0, 0.1, 1.0). Go reports hdr.Size = the logical size and its
+ * reader position after the sparse map; the stored fragments follow, without the holes.
+ */
+export interface SparseLayout {
+  index: number;
+  /** Stored data bytes after the map (the entry's data section minus a 1.0 map). */
+  physicalSize: number;
+  /** Sum of the fragment lengths. */
+  fragmentBytes: number;
+  /** Logical offset of the first hole that lies before stored data, or -1 (holes only at the end). */
+  holeBeforeData: number;
+  /** The entry's block padding is all zero bytes (known once the scan passed it). */
+  paddingZero: boolean;
 }
 
 export interface TarScannerOptions {

@@ -26,8 +26,14 @@ const OUTPUTS = 4;
 export interface BuildOptions {
   spanSize?: number;
   buildToolId?: string;
-  /** 'auto' sniffs the first bytes: gzip magic, else a tar header. */
+  /**
+   * 'auto' (the default) sniffs the first bytes: gzip magic, else a tar header. 'gzip' or 'tar' is
+   * how the layer is declared (its media type): content that is plainly the other kind (or zstd)
+   * fails with LAYER_KIND_MISMATCH, as the snapshotter would read it the declared way.
+   */
   kind?: LayerKind | 'auto';
+  /** What declared `kind`, for the mismatch message (e.g. "media type application/vnd.oci.image.layer.v1.tar+gzip"). */
+  declaredBy?: string;
   /** Layer digest or name, for error messages. */
   layer?: string;
   /**
@@ -169,6 +175,17 @@ export function sniffKind(head: Uint8Array): LayerKind {
   throw new ZtocError('GZIP_NOT_GZIP', 'not a gzip or tar layer', { offset: 0 });
 }
 
+/** The declared kind, unless the first bytes plainly say otherwise (then LAYER_KIND_MISMATCH). */
+export function checkDeclaredKind(declared: LayerKind, head: Uint8Array, declaredBy?: string): LayerKind {
+  let actual: string | undefined;
+  if (startsWith(head, ZSTD_MAGIC)) actual = 'zstd';
+  else if (declared === 'tar' && startsWith(head, GZIP_MAGIC)) actual = 'gzip';
+  else if (declared === 'gzip' && !startsWith(head, GZIP_MAGIC) && head.length >= 512 && looksLikeTar(head)) actual = 'an uncompressed tar';
+  if (actual === undefined) return declared;
+  const by = declaredBy !== undefined ? ` (${declaredBy})` : '';
+  throw new ZtocError('LAYER_KIND_MISMATCH', `the layer is declared ${declared === 'gzip' ? 'gzip' : 'an uncompressed tar'}${by}, but its content is ${actual}`, { offset: 0 });
+}
+
 function looksLikeTar(h: Uint8Array): boolean {
   let sum = 0;
   let zero = true;
@@ -266,7 +283,9 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
   const spans = new SpanHasher();
   let total = 0;
   let sent = 0;
-  let kind: LayerKind | undefined = opts.kind === 'auto' ? undefined : opts.kind;
+  const declared: LayerKind | undefined = opts.kind === 'auto' ? undefined : opts.kind;
+  const kindOf = (h: Uint8Array): LayerKind => (declared === undefined ? sniffKind(h) : checkDeclaredKind(declared, h, opts.declaredBy));
+  let kind: LayerKind | undefined;
   let assembler: TocAssembler | undefined;
   let inflate: Inflate | undefined;
   let failure: unknown;
@@ -324,17 +343,16 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
   let head: Uint8Array | undefined;
   let broken = false;
   try {
-    if (kind !== undefined) await start(kind);
     for await (const chunk of source) {
       if (failure !== undefined) break;
       if (chunk.length === 0) continue;
       blobHash?.update(chunk);
       total += chunk.length;
       if (kind === undefined) {
-        // Sniff from the first 512 bytes, then replay what was held back.
+        // Sniff (or check the declared kind) from the first 512 bytes, then replay what was held back.
         head = head === undefined ? chunk.slice() : Buffer.concat([head, chunk]);
         if (head.length < 512) continue;
-        kind = sniffKind(head);
+        kind = kindOf(head);
         await start(kind);
         await packer.write(head);
         head = undefined;
@@ -346,7 +364,7 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
     if (failure !== undefined) throw failure;
     if (kind === undefined) {
       if (head === undefined) throw new ZtocError('LAYER_EMPTY', 'layer is empty (0 bytes)', { offset: 0 });
-      kind = sniffKind(head);
+      kind = kindOf(head);
       await start(kind);
       await packer.write(head);
     }

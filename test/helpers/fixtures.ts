@@ -16,6 +16,15 @@ export function sh(cmd: string, cwd?: string): Buffer {
   return execFileSync('sh', ['-c', cmd], { cwd, maxBuffer: 1 << 28 });
 }
 
+/** Writes `files` (relative path → content) under `dir`, creating directories; returns `dir`. */
+export function writeTree(dir: string, files: Record<string, string | Buffer>): string {
+  for (const [p, content] of Object.entries(files)) {
+    mkdirSync(join(dir, p, '..'), { recursive: true });
+    writeFileSync(join(dir, p), content);
+  }
+  return dir;
+}
+
 /** Deterministic pseudo-random bytes (xorshift32): incompressible, reproducible from the seed. */
 export function prngBytes(n: number, seed: number): Buffer {
   let x = seed >>> 0 || 1;

@@ -6,7 +6,7 @@
 // from another repository the way a registry does.
 
 import { ZtocError } from '../../src/errors.js';
-import type { FetchedDocument, ImageStore, ParsedDocument } from '../../src/image/store.js';
+import type { FetchedDocument, ImageStore, ParsedDocument, ReferrerRemoval } from '../../src/image/store.js';
 import { sha256Digest } from '../../src/oci/digest.js';
 import { MediaType, type Descriptor, type ImageManifest, type Platform } from '../../src/oci/types.js';
 import { parseManifestOrIndex } from '../../src/oci/validate.js';
@@ -156,6 +156,18 @@ export class MemoryStore implements ImageStore {
 
   async referrers(subjectDigest: string, artifactType?: string): Promise<Descriptor[]> {
     return this.referrerList.filter((r) => this.subjectOf(r) === subjectDigest && (artifactType === undefined || r.artifactType === artifactType));
+  }
+
+  async removeReferrers(subjectDigest: string, digests: readonly string[]): Promise<{ mechanism: 'api'; removals: ReferrerRemoval[] }> {
+    const removals = digests.map((digest): ReferrerRemoval => {
+      const i = this.referrerList.findIndex((r) => r.digest === digest && this.subjectOf(r) === subjectDigest);
+      if (i < 0) return { digest, unlisted: false, manifest: 'absent' };
+      // Like a registry with the referrers API: the referrer goes with its manifest.
+      this.referrerList.splice(i, 1);
+      this.blobs.delete(digest);
+      return { digest, unlisted: true, manifest: 'deleted' };
+    });
+    return { mechanism: 'api', removals };
   }
 
   async pushReferrer(bytes: Uint8Array, manifest: ImageManifest): Promise<{ descriptor: Descriptor; mechanism: 'api' }> {

@@ -21,6 +21,8 @@ export interface StartRegistryOptions {
   token?: TokenServerOptions;
   /** Serve HTTPS with a fresh self-signed certificate for 127.0.0.1 (see RunningRegistry.caCertPath). */
   tls?: boolean;
+  /** storage.delete.enabled (default true); false makes DELETE answer 405 UNSUPPORTED, as Docker Hub does. */
+  deleteEnabled?: boolean;
 }
 
 export interface RunningRegistry {
@@ -120,7 +122,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Ru
     const host = `127.0.0.1:${port}`;
     const config =
       `version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\n` +
-      `  delete:\n    enabled: true\nhttp:\n  addr: ${host}\n  secret: loopback-test-only\n${tlsYaml}${authYaml}`;
+      `  delete:\n    enabled: ${opts.deleteEnabled === false ? 'false' : 'true'}\nhttp:\n  addr: ${host}\n  secret: loopback-test-only\n${tlsYaml}${authYaml}`;
     writeFileSync(join(dir, 'config.yml'), config);
     const child: ChildProcess = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';

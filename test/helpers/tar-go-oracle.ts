@@ -1,6 +1,7 @@
 // Test helper: runs Go's real archive/tar Reader over tar files, wrapped exactly like SOCI's
 // metadataFromTarReader (a position-tracking io.Reader, Next() until EOF, getType), and reports
-// what the zTOC would hold. Used when a Go toolchain is on PATH; tests skip otherwise.
+// what the zTOC would hold, plus what Go reads as each entry's content (a second pass). Used when
+// a Go toolchain is found (PATH, or Debian's golang-1.19-go); tests skip otherwise.
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -12,21 +13,34 @@ const GO_SOURCE = String.raw`package main
 
 import (
 	"archive/tar"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"os"
 	"sort"
-	"strings"
 )
 
+// pt tracks the reader position like SOCI's. It also notes where Next() reads its first header
+// block: archive/tar reads every header into the same 512-byte buffer (its first read of all), so
+// a 512-byte read into that buffer is a header read, whatever data or padding Next() skipped first.
 type pt struct {
-	r   io.Reader
-	pos int64
+	r     io.Reader
+	pos   int64
+	blk   *byte
+	hdrAt int64
 }
 
 func (p *pt) Read(b []byte) (int, error) {
+	if len(b) == 512 {
+		if p.blk == nil && p.pos == 0 {
+			p.blk = &b[0]
+		}
+		if &b[0] == p.blk && p.hdrAt < 0 {
+			p.hdrAt = p.pos
+		}
+	}
 	n, err := p.r.Read(b)
 	p.pos += int64(n)
 	return n, err
@@ -48,6 +62,8 @@ type entry struct {
 	Devminor     int64       ` + '`json:"devminor"`' + `
 	Xattrs       [][2]string ` + '`json:"xattrs"`' + `
 	HeaderOffset int64       ` + '`json:"headerOffset"`' + `
+	Content      string      ` + '`json:"content"`' + `
+	ContentError string      ` + '`json:"contentError,omitempty"`' + `
 }
 
 type result struct {
@@ -88,31 +104,17 @@ func scan(file string) result {
 	p := &pt{r: f}
 	tr := tar.NewReader(p)
 	res := result{Entries: []entry{}}
-	var next int64
 	for {
-		// Drain the previous entry's data so the next header offset is observable.
-		if _, err := io.Copy(io.Discard, tr); err != nil {
-			res.Error, res.Detail = code(err), err.Error()
-			return res
-		}
-		if p.pos > next {
-			next = p.pos
-		}
-		headerOffset := (next + 511) / 512 * 512
+		// SOCI's loop: Next() until EOF, never reading data (Next skips it).
+		p.hdrAt = -1
 		hdr, err := tr.Next()
 		if err == io.EOF {
 			res.ArchiveSize = p.pos
-			return res
+			break
 		}
 		if err != nil {
 			res.Error, res.Detail = code(err), err.Error()
 			return res
-		}
-		for k := range hdr.PAXRecords {
-			if strings.HasPrefix(k, "GNU.sparse.") {
-				res.Error, res.Detail = "TAR_UNSUPPORTED_ENTRY", "PAX GNU sparse file "+hdr.Name
-				return res
-			}
 		}
 		t := getType(hdr.Typeflag)
 		if t == "" {
@@ -131,10 +133,28 @@ func scan(file string) result {
 		res.Entries = append(res.Entries, entry{
 			Name: hx(hdr.Name), Type: t, Offset: p.pos, Size: hdr.Size, Linkname: hx(hdr.Linkname),
 			Mode: hdr.Mode, UID: uint32(hdr.Uid), GID: uint32(hdr.Gid), Uname: hx(hdr.Uname), Gname: hx(hdr.Gname),
-			ModTime: string(mt), Devmajor: hdr.Devmajor, Devminor: hdr.Devminor, Xattrs: xs, HeaderOffset: headerOffset,
+			ModTime: string(mt), Devmajor: hdr.Devmajor, Devminor: hdr.Devminor, Xattrs: xs, HeaderOffset: p.hdrAt,
 		})
-		next = p.pos
 	}
+	// What Go reads as each entry's content (sparse holes included), in a pass of its own: a read
+	// error is sticky in archive/tar and must not change what the TOC loop sees.
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		panic(err)
+	}
+	cr := tar.NewReader(f)
+	for i := range res.Entries {
+		if _, err := cr.Next(); err != nil {
+			res.Entries[i].ContentError = err.Error()
+			break
+		}
+		h := sha256.New()
+		if _, err := io.Copy(h, cr); err != nil {
+			res.Entries[i].ContentError = err.Error()
+			break
+		}
+		res.Entries[i].Content = hex.EncodeToString(h.Sum(nil))
+	}
+	return res
 }
 
 func code(err error) string {
@@ -177,6 +197,9 @@ export interface OracleEntry {
   devminor: number;
   xattrs: Array<[string, string]>;
   headerOffset: number;
+  /** sha256 (hex) of the content Go reads for the entry (holes of sparse files as zeros). */
+  content?: string;
+  contentError?: string;
 }
 
 export interface OracleResult {
@@ -195,11 +218,12 @@ export function goOracle(): string | null {
     built = null; // simulate a machine without Go (CI): recorded outcomes still run
     return built;
   }
-  const probe = spawnSync('go', ['version'], { encoding: 'utf8' });
-  if (probe.status !== 0) {
+  const go = goBinary();
+  if (go === null) {
     built = null;
     return built;
   }
+  const probe = spawnSync(go, ['version'], { encoding: 'utf8' });
   const tag = createHash('sha256').update(probe.stdout).update(GO_SOURCE).digest('hex').slice(0, 16);
   const dir = path.join(os.tmpdir(), `ztoc-tar-oracle-${tag}`);
   const bin = path.join(dir, 'tar-oracle');
@@ -207,11 +231,19 @@ export function goOracle(): string | null {
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, 'main.go'), GO_SOURCE);
     const env = { ...process.env, GOCACHE: path.join(dir, 'cache'), GO111MODULE: 'off', CGO_ENABLED: '0' };
-    execFileSync('go', ['build', '-o', bin + '.tmp', 'main.go'], { cwd: dir, env, stdio: 'pipe' });
+    execFileSync(go, ['build', '-o', bin + '.tmp', 'main.go'], { cwd: dir, env, stdio: 'pipe' });
     fs.renameSync(bin + '.tmp', bin);
   }
   built = bin;
   return built;
+}
+
+/** `go` on PATH, else Debian's golang-1.19-go (which .ci/run installs); null when neither runs. */
+export function goBinary(): string | null {
+  for (const go of ['go', '/usr/lib/go-1.19/bin/go']) {
+    if (spawnSync(go, ['version'], { encoding: 'utf8' }).status === 0) return go;
+  }
+  return null;
 }
 
 function unhex(h: string): string {

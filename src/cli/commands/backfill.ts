@@ -26,6 +26,7 @@ interface BackfillFlags extends IndexFlags, RegistryFlags {
   json?: boolean;
   quiet?: boolean;
   tagSuffix: string;
+  prune?: boolean;
 }
 
 /** A registry name only: `host[:port]` with a dot, a port, or `localhost` (so it can't be mistaken for a repository). */
@@ -131,7 +132,8 @@ export function registerBackfill(program: Command, term: Terminal): void {
     .option('--json', 'print the summary as JSON')
     .option('-q, --quiet', 'no per-image lines on stderr');
   addIndexFlags(cmd, 'a new image index under <tag><suffix>')
-    .option('--tag-suffix <suffix>', 'v2: the SOCI-enabled index of repo:tag is pushed as repo:<tag><suffix>', DEFAULT_V2_TAG_SUFFIX);
+    .option('--tag-suffix <suffix>', 'v2: the SOCI-enabled index of repo:tag is pushed as repo:<tag><suffix>', DEFAULT_V2_TAG_SUFFIX)
+    .option('--prune', "v1: remove each image's other SOCI indexes whose span size or build settings differ from this run's");
   addRegistryFlags(cmd, term).action(async (registryArg: string, flags: BackfillFlags) => {
     const registry = checkRegistry(registryArg);
     if (flags.keepGoing && flags.failFast) throw new ZtocError('INVALID_ARGUMENT', '--keep-going and --fail-fast exclude each other');
@@ -210,6 +212,7 @@ export function registerBackfill(program: Command, term: Terminal): void {
         ...(platforms !== undefined ? { platforms } : {}),
         ...settings,
         tagSuffix: flags.tagSuffix,
+        prune: Boolean(flags.prune),
         signal: stop.signal,
         progress,
         skipLabels: { LAYER_BELOW_MIN_SIZE: 'smaller than --min-layer-size' },

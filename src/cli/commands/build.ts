@@ -1,7 +1,7 @@
 // Owns `ztoc build`: one layer file (or stdin) → one zTOC file, with a summary.
 
 import { basename } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { ZtocError } from '../../errors.js';
 import { addBuildFlags, type BuildFlags } from '../flags.js';
 import { formatBytes, rate, type Terminal } from '../io.js';
@@ -9,6 +9,7 @@ import { formatBytes, rate, type Terminal } from '../io.js';
 interface BuildCommandFlags extends BuildFlags {
   output?: string;
   json?: boolean;
+  kind: 'gzip' | 'tar' | 'auto';
 }
 
 export function registerBuild(program: Command, term: Terminal): void {
@@ -19,6 +20,7 @@ export function registerBuild(program: Command, term: Terminal): void {
     .option('-o, --output <file>', 'where to write the zTOC (default: <layer>.ztoc; - for stdout)');
   addBuildFlags(cmd)
     .option('--json', 'print the summary as JSON')
+    .addOption(new Option('--kind <kind>', 'layer format: gzip or tar fails on content of another kind; auto detects').choices(['gzip', 'tar', 'auto']).default('auto'))
     .action(async (layer: string, flags: BuildCommandFlags) => {
       const output = flags.output ?? (layer === '-' ? undefined : `${basename(layer)}.ztoc`);
       if (output === undefined) throw new ZtocError('INVALID_ARGUMENT', 'reading from stdin needs -o/--output');
@@ -35,7 +37,8 @@ export function registerBuild(program: Command, term: Terminal): void {
           spanSize: flags.spanSize,
           buildToolId: flags.buildToolId,
           engine: flags.engine,
-          kind: 'auto',
+          kind: flags.kind,
+          ...(flags.kind === 'auto' ? {} : { declaredBy: `--kind ${flags.kind}` }),
           layer: layer === '-' ? 'stdin' : layer,
           onProgress: (n) => progress.update(`indexing ${layer}: ${formatBytes(n)}`),
         });

@@ -3,10 +3,10 @@
 import type { Command } from 'commander';
 import { ZtocError } from '../../errors.js';
 import type { IndexEvent, IndexResult } from '../../jobs/index-image.js';
-import { addIndexFlags, addRegistryFlags, countArg, indexSettings, openImageWith, type IndexFlags, type RegistryFlags } from '../flags.js';
+import { addIndexFlags, addRegistryFlags, addSociOptionFlags, countArg, indexSettings, openImageWith, sociOptions, type IndexFlags, type RegistryFlags, type SociOptionFlags } from '../flags.js';
 import { formatBytes, rate, type Terminal } from '../io.js';
 
-interface IndexCommandFlags extends IndexFlags, RegistryFlags {
+interface IndexCommandFlags extends IndexFlags, SociOptionFlags, RegistryFlags {
   concurrency?: number;
   tag?: string;
   dryRun?: boolean;
@@ -27,15 +27,19 @@ export function printIndexResult(term: Terminal, r: IndexResult): void {
       p.status === 'exists'
         ? `already indexed: ${p.sociIndex?.digest} (use --force to rebuild)`
         : p.status === 'no-ztocs'
-          ? 'no layer needed a zTOC: nothing pushed'
+          ? p.skipped.every((x) => x.code === 'LAYER_BELOW_MIN_SIZE')
+            ? 'no layer needed a zTOC (none is at least --min-layer-size): no SOCI index, nothing pushed'
+            : 'no layer needed a zTOC: nothing pushed'
           : p.status === 'dry-run'
             ? `dry run: would push ${p.sociIndex?.digest}`
             : `pushed ${p.sociIndex?.digest}${where}`;
     out(`  ${p.platform}: ${head}`);
     for (const z of p.ztocs) {
-      out(`    layer ${short(z.layer)} -> ztoc ${z.ztoc.digest} (${formatBytes(z.ztoc.size)}, ${z.spans} spans, ${z.files} files, ${z.seconds.toFixed(2)}s, ${rate(z.layerSize, z.seconds)})`);
+      out(`    layer ${short(z.layer)} -> ztoc ${z.ztoc.digest} (${formatBytes(z.ztoc.size)}, ${z.spans} spans, ${z.files} files, ${z.seconds.toFixed(2)}s, ${rate(z.layerSize, z.seconds)})${z.disableXattrs ? ' disable-xattrs' : ''}`);
     }
     for (const s of p.skipped) out(`    layer ${short(s.layer)} skipped: ${s.reason}`);
+    for (const f of p.prefetch?.files ?? []) out(`    prefetch ${f.path}: layer ${short(f.layer)} spans ${f.spans.start}-${f.spans.end}`);
+    for (const m of p.prefetch?.missed ?? []) out(`    prefetch ${m.path}: not prefetched, ${m.reason}`);
     if (p.ztocs.length > 0) out(`    ${formatBytes(p.bytesRead)} read in ${p.seconds.toFixed(2)}s (${rate(p.bytesRead, p.seconds)})`);
   }
   if (r.v2Index) out(`  SOCI-enabled image index ${r.v2Index.descriptor.digest} -> tag ${r.v2Index.tag}`);
@@ -52,10 +56,12 @@ export function registerIndex(program: Command, term: Terminal): void {
     .option('--dry-run', 'build everything, push nothing')
     .option('--json', 'print the result as JSON')
     .option('-q, --quiet', 'print only the SOCI index digests');
+  addSociOptionFlags(cmd);
   addRegistryFlags(cmd, term).action(async (image: string, flags: IndexCommandFlags) => {
     if (flags.indexVersion === 'v2' && !flags.tag && !flags.dryRun) {
       throw new ZtocError('INVALID_ARGUMENT', '--index-version v2 needs --tag: the SOCI-enabled image index is pushed under a new tag');
     }
+    const soci = await sociOptions(flags);
     const opened = await openImageWith(image, flags, term);
     const { indexImage } = await import('../../jobs/index-image.js');
     const progress = await term.progress(`resolving ${opened.display}`);
@@ -77,6 +83,7 @@ export function registerIndex(program: Command, term: Terminal): void {
         ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
         ...(flags.tag !== undefined ? { tag: flags.tag } : {}),
         dryRun: Boolean(flags.dryRun),
+        ...soci,
         onEvent,
       });
       progress.stop();
@@ -85,7 +92,8 @@ export function registerIndex(program: Command, term: Terminal): void {
         for (const p of r.platforms) if (p.sociIndex) term.out(p.sociIndex.digest);
       } else printIndexResult(term, r);
       if (r.platforms.every((p) => p.status === 'no-ztocs') && !flags.quiet && !flags.json) {
-        term.log('ztoc: note: no layer reached --min-layer-size; SOCI would not create an index either');
+        const small = r.platforms.every((p) => p.skipped.every((x) => x.code === 'LAYER_BELOW_MIN_SIZE'));
+        term.log(`ztoc: note: ${small ? 'no layer reached --min-layer-size (--min-layer-size 0 indexes every layer)' : 'no layer could get a zTOC'}; SOCI would not create an index either`);
       }
     } finally {
       progress.stop();
