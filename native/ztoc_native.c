@@ -2,20 +2,29 @@
  * ztoc_native: the checkpointed inflater behind ztoc, over the zlib that Node itself exports.
  *
  * It owns two small state machines and nothing else:
- *  - a Builder that inflates a gzip layer with Z_BLOCK and records SOCI checkpoints (in, out,
- *    bits, 32 KiB window) already packed in the zinfo blob layout of soci-format.md §2.1;
+ *  - a Builder that inflates a gzip layer and records SOCI checkpoints (in, out, bits, 32 KiB
+ *    window) already packed in the zinfo blob layout of soci-format.md §2.1. Two engines sit
+ *    behind it and give identical checkpoints: zlib with Z_BLOCK (the fallback and the oracle)
+ *    and ztoc's own decoder (fast_inflate.c), which reports the same block boundaries;
  *  - a Reader that restores a checkpoint (inflatePrime + dictionary) and inflates onwards,
  *    across gzip member boundaries, for random-access reads.
  *
  * We include Node's zlib.h, link no zlib and do not define Z_PREFIX: the symbols bind to Node's
  * own copy at load time (see shared/docs/inflate-notes.md). All buffers are owned by JavaScript
  * except the checkpoint store; JS passes input and a reused output buffer on every call.
+ *
+ * Misuse is refused, never trusted: handles carry an N-API type tag (a reader handle passed to a
+ * builder call throws), integer arguments are range-checked, and result arrays are addressed by
+ * the named slots exported as `builderInfoSlots` / `readerInfoSlots`.
  */
 #include <node_api.h>
 #include <zlib.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
+#include <stdio.h>
+#include "fast_inflate.h"
 
 #define WINSIZE 32768
 #define CKPT_SIZE (8 + 8 + 1 + WINSIZE)
@@ -26,6 +35,28 @@
 #define ZT_ERR_DATA -1
 #define ZT_ERR_MEM -2
 #define ZT_ERR_STATE -3
+
+/* Engines (src/inflate/native.ts: Engine). */
+#define ENGINE_ZLIB 0
+#define ENGINE_FAST 1
+
+/* Named slots of the Float64Array a builderInflate call reports into. */
+enum {
+  BI_CONSUMED,     /* input bytes taken from this call's input */
+  BI_PRODUCED,     /* output bytes written */
+  BI_TOTAL_IN,     /* zlib's total_in: the compressed offset errors are reported at */
+  BI_TOTAL_OUT,    /* output bytes since the start of the layer */
+  BI_CHECKPOINTS,  /* checkpoints found so far */
+  BI_MEMBER_ENDED, /* 1 if a gzip member ended during the call */
+  BI_MEMBERS,      /* members finished so far */
+  BI_COUNT
+};
+/* ... and of readerInflate. */
+enum { RI_CONSUMED, RI_PRODUCED, RI_MEMBERS_ENDED, RI_COUNT };
+
+/* Type tags: an External is only accepted by the calls made for its kind. */
+static const napi_type_tag BUILDER_TAG = {0x7a746f63426c6472ULL, 0x5a544f43b1d3e001ULL};
+static const napi_type_tag READER_TAG = {0x7a746f6352656164ULL, 0x5a544f43b1d3e002ULL};
 
 #define NAPI_CALL(env, call)                                              \
   do {                                                                    \
@@ -39,6 +70,8 @@
 /* Builder                                                                                     */
 
 typedef struct {
+  int engine;           /* ENGINE_ZLIB or ENGINE_FAST */
+  FastInflate *fi;      /* the fast engine's state (ENGINE_FAST) */
   z_stream strm;
   int ready;            /* inflateInit2 succeeded */
   int checkpoints_on;   /* 0: plain Z_NO_FLUSH loop (benchmark baseline) */
@@ -70,6 +103,7 @@ static void put_le32(unsigned char *p, int32_t v) {
 static void builder_finalize(napi_env env, void *data, void *hint) {
   Builder *b = (Builder *)data;
   if (b->ready) inflateEnd(&b->strm);
+  free(b->fi);
   free(b->blob);
   free(b);
 }
@@ -110,15 +144,33 @@ static int add_checkpoint(Builder *b, const unsigned char *out, size_t pos, int 
   return ZT_OK;
 }
 
+/* ---- argument checks: every value from JS is checked before it is used ------------------- */
+
+static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    napi_throw_error(env, "ZTOC_NATIVE", "N-API call failed: napi_get_cb_info");
+    return 0;
+  }
+  if (argc < want) {
+    char m[96];
+    snprintf(m, sizeof m, "expected %zu arguments, got %zu", want, argc);
+    napi_throw_type_error(env, "ZTOC_NATIVE_ARG", m);
+    return 0;
+  }
+  return 1;
+}
+
 static napi_value get_u8(napi_env env, napi_value v, unsigned char **data, size_t *len) {
   napi_typedarray_type t;
   size_t n;
   void *d;
   napi_value ab;
   size_t off;
-  NAPI_CALL(env, napi_get_typedarray_info(env, v, &t, &n, &d, &ab, &off));
-  if (t != napi_uint8_array) {
-    napi_throw_type_error(env, NULL, "expected a Uint8Array");
+  bool is_ta = false;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta ||
+      napi_get_typedarray_info(env, v, &t, &n, &d, &ab, &off) != napi_ok || t != napi_uint8_array) {
+    napi_throw_type_error(env, "ZTOC_NATIVE_ARG", "expected a Uint8Array");
     return NULL;
   }
   *data = (unsigned char *)d;
@@ -133,84 +185,130 @@ static double *get_f64(napi_env env, napi_value v, size_t min) {
   void *d;
   napi_value ab;
   size_t off;
-  if (napi_get_typedarray_info(env, v, &t, &n, &d, &ab, &off) != napi_ok || t != napi_float64_array || n < min) {
-    napi_throw_type_error(env, NULL, "expected a Float64Array for results");
+  bool is_ta = false;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta ||
+      napi_get_typedarray_info(env, v, &t, &n, &d, &ab, &off) != napi_ok || t != napi_float64_array || n < min) {
+    char m[96];
+    snprintf(m, sizeof m, "expected a Float64Array of at least %zu slots for results", min);
+    napi_throw_type_error(env, "ZTOC_NATIVE_ARG", m);
     return NULL;
   }
   return (double *)d;
 }
 
-static struct Reader *get_reader(napi_env env, napi_value v);
+/* An integer number in [lo, hi]; throws a TypeError / RangeError naming the argument otherwise. */
+static int get_int(napi_env env, napi_value v, const char *name, double lo, double hi, int64_t *out) {
+  napi_valuetype t;
+  double d;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number || napi_get_value_double(env, v, &d) != napi_ok) {
+    char m[96];
+    snprintf(m, sizeof m, "%s must be a number", name);
+    napi_throw_type_error(env, "ZTOC_NATIVE_ARG", m);
+    return 0;
+  }
+  if (!(d >= lo && d <= hi) || d != floor(d)) {
+    char m[160];
+    snprintf(m, sizeof m, "%s must be an integer in [%.0f, %.0f], got %g", name, lo, hi, d);
+    napi_throw_range_error(env, "ZTOC_NATIVE_ARG", m);
+    return 0;
+  }
+  *out = (int64_t)d;
+  return 1;
+}
 
-/* builderCreate(spanSize: number, checkpoints: boolean) -> External */
+static void *get_tagged(napi_env env, napi_value v, const napi_type_tag *tag, const char *what) {
+  napi_valuetype t;
+  bool ok = false;
+  void *p = NULL;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external || napi_check_object_type_tag(env, v, tag, &ok) != napi_ok || !ok ||
+      napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
+    char m[96];
+    snprintf(m, sizeof m, "expected a %s handle", what);
+    napi_throw_type_error(env, "ZTOC_NATIVE_ARG", m);
+    return NULL;
+  }
+  return p;
+}
+
+static napi_value make_handle(napi_env env, void *p, napi_finalize fin, const napi_type_tag *tag) {
+  napi_value ext;
+  if (napi_create_external(env, p, fin, NULL, &ext) != napi_ok) {
+    fin(env, p, NULL);
+    napi_throw_error(env, "ZTOC_NATIVE", "N-API call failed: napi_create_external");
+    return NULL;
+  }
+  if (napi_type_tag_object(env, ext, tag) != napi_ok) {
+    napi_throw_error(env, "ZTOC_NATIVE", "N-API call failed: napi_type_tag_object");
+    return NULL;
+  }
+  return ext;
+}
+
+#define MAX_SAFE_INT 9007199254740991.0
+
+/* builderCreate(spanSize: number, checkpoints: boolean, engine: 0 zlib | 1 fast) -> handle */
 static napi_value builder_create(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  double span;
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  int64_t span, engine;
   bool ck;
-  NAPI_CALL(env, napi_get_value_double(env, argv[0], &span));
-  NAPI_CALL(env, napi_get_value_bool(env, argv[1], &ck));
+  if (!get_int(env, argv[0], "spanSize", 0, MAX_SAFE_INT, &span)) return NULL;
+  if (napi_get_value_bool(env, argv[1], &ck) != napi_ok) {
+    napi_throw_type_error(env, "ZTOC_NATIVE_ARG", "checkpoints must be a boolean");
+    return NULL;
+  }
+  if (!get_int(env, argv[2], "engine", ENGINE_ZLIB, ENGINE_FAST, &engine)) return NULL;
   Builder *b = (Builder *)calloc(1, sizeof(Builder));
   if (!b) {
     napi_throw_error(env, "ZTOC_NATIVE", "out of memory");
     return NULL;
   }
-  b->span = (int64_t)span;
+  b->span = span;
   b->checkpoints_on = ck ? 1 : 0;
   b->blob_len = HEADER_SIZE;
-  /* 31 = gzip only (SOCI uses 47, which also accepts zlib streams; a layer is never one). */
-  if (inflateInit2(&b->strm, 31) != Z_OK) {
-    free(b);
-    napi_throw_error(env, "ZTOC_NATIVE", "inflateInit2 failed");
-    return NULL;
+  b->engine = (int)engine;
+  if (engine == ENGINE_FAST) {
+    b->fi = (FastInflate *)malloc(sizeof(FastInflate));
+    if (!b->fi) {
+      free(b);
+      napi_throw_error(env, "ZTOC_NATIVE", "out of memory");
+      return NULL;
+    }
+    fi_init(b->fi);
+  } else {
+    /* 31 = gzip only (SOCI uses 47, which also accepts zlib streams; a layer is never one). */
+    if (inflateInit2(&b->strm, 31) != Z_OK) {
+      free(b);
+      napi_throw_error(env, "ZTOC_NATIVE", "inflateInit2 failed");
+      return NULL;
+    }
+    b->ready = 1;
   }
-  b->ready = 1;
-  napi_value ext;
-  NAPI_CALL(env, napi_create_external(env, b, builder_finalize, NULL, &ext));
-  return ext;
+  return make_handle(env, b, builder_finalize, &BUILDER_TAG);
 }
 
-static Builder *get_builder(napi_env env, napi_value v) {
-  void *p = NULL;
-  if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
-    napi_throw_type_error(env, NULL, "expected a builder handle");
-    return NULL;
+static Builder *get_builder(napi_env env, napi_value v) { return (Builder *)get_tagged(env, v, &BUILDER_TAG, "builder"); }
+
+/* SOCI's rule (gzip_zinfo.c): at a block boundary that is not after a member's final block, when
+   nothing was produced yet or strictly more than span bytes since the last checkpoint. */
+static int maybe_checkpoint(Builder *b, const unsigned char *out, size_t pos, int bits) {
+  if (!b->checkpoints_on || !(b->totout == 0 || b->totout - b->last > b->span)) return ZT_OK;
+  if (add_checkpoint(b, out, pos, bits) != ZT_OK) {
+    strncpy(b->msg, "out of memory", sizeof(b->msg) - 1);
+    return ZT_ERR_MEM;
   }
-  return (Builder *)p;
+  b->last = b->totout;
+  return ZT_OK;
 }
 
-/*
- * builderInflate(h, input, inOffset, output, info: Float64Array) -> status
- * Inflates input[inOffset..] into output[0..] until the input is used up or the output is full.
- * info[0] = input bytes consumed, info[1] = output bytes produced, info[2] = total in,
- * info[3] = total out, info[4] = checkpoints so far, info[5] = 1 if a member just ended,
- * info[6] = members finished.
- */
-static napi_value builder_inflate(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Builder *b = get_builder(env, argv[0]);
-  if (!b) return NULL;
-  unsigned char *in, *out;
-  size_t inlen, outlen;
-  double inoff_d;
-  if (!get_u8(env, argv[1], &in, &inlen)) return NULL;
-  NAPI_CALL(env, napi_get_value_double(env, argv[2], &inoff_d));
-  if (!get_u8(env, argv[3], &out, &outlen)) return NULL;
-  double *res = get_f64(env, argv[4], 7);
-  if (!res) return NULL;
-  size_t inoff = (size_t)inoff_d;
-  if (inoff > inlen) inoff = inlen;
-
-  b->strm.next_in = in + inoff;
-  b->strm.avail_in = (uInt)(inlen - inoff);
+/* The zlib engine: inflate(Z_BLOCK) stops at every boundary; data_type says which. */
+static int zlib_step(Builder *b, unsigned char *in, size_t inlen, unsigned char *out, size_t outlen, size_t *consumed,
+                     size_t *produced, int *ended_now) {
+  b->strm.next_in = in;
+  b->strm.avail_in = (uInt)inlen;
   b->strm.next_out = out;
   b->strm.avail_out = (uInt)outlen;
-  if (b->strm.avail_in > 0) b->started = 1;
   int status = ZT_OK;
-  int ended_now = 0;
   int flush = b->checkpoints_on ? Z_BLOCK : Z_NO_FLUSH;
   for (;;) {
     if (b->member_ended) {
@@ -227,7 +325,7 @@ static napi_value builder_inflate(napi_env env, napi_callback_info info) {
     if (ret == Z_STREAM_END) {
       b->member_ended = 1;
       b->members++;
-      ended_now = 1;
+      *ended_now = 1;
       continue;
     }
     if (ret == Z_BUF_ERROR) break; /* needs more input (or output) */
@@ -237,46 +335,110 @@ static napi_value builder_inflate(napi_env env, napi_callback_info info) {
       status = ret == Z_MEM_ERROR ? ZT_ERR_MEM : ZT_ERR_DATA;
       break;
     }
-    if (b->checkpoints_on) {
-      int dt = b->strm.data_type;
-      /* SOCI's rule (gzip_zinfo.c): at a block boundary that is not after a member's final block,
-         when nothing was produced yet or strictly more than span bytes since the last checkpoint. */
-      if ((dt & 128) && !(dt & 64) && (b->totout == 0 || b->totout - b->last > b->span)) {
-        size_t pos = (size_t)(b->strm.next_out - out);
-        if (add_checkpoint(b, out, pos, dt & 7) != ZT_OK) {
-          strncpy(b->msg, "out of memory", sizeof(b->msg) - 1);
-          status = ZT_ERR_MEM;
-          break;
-        }
-        b->last = b->totout;
-      }
+    int dt = b->strm.data_type;
+    if ((dt & 128) && !(dt & 64)) {
+      status = maybe_checkpoint(b, out, (size_t)(b->strm.next_out - out), dt & 7);
+      if (status != ZT_OK) break;
     }
     if (in0 == b->strm.avail_in && out0 == b->strm.avail_out) break; /* no progress */
   }
-  size_t produced = (size_t)(b->strm.next_out - out);
-  /* Keep the tail of this call's output: it is the history for checkpoints in the next call. */
-  if (b->checkpoints_on) ring_absorb(b, out, produced);
-  res[0] = (double)((size_t)(b->strm.next_in - in) - inoff);
-  res[1] = (double)produced;
-  res[2] = (double)b->totin;
-  res[3] = (double)b->totout;
-  res[4] = (double)b->ncheckpoints;
-  res[5] = (double)ended_now;
-  res[6] = (double)b->members;
+  *consumed = (size_t)(b->strm.next_in - in);
+  *produced = (size_t)(b->strm.next_out - out);
   b->strm.next_in = NULL;
   b->strm.avail_in = 0;
   b->strm.next_out = NULL;
   b->strm.avail_out = 0;
+  return status;
+}
+
+/* The fast engine: fi_run returns at every boundary zlib's Z_BLOCK would report. */
+static int fast_step(Builder *b, unsigned char *in, size_t inlen, unsigned char *out, size_t outlen, size_t *consumed,
+                     size_t *produced, int *ended_now) {
+  FastInflate *f = b->fi;
+  const uint8_t *ip = in, *ie = in + inlen;
+  uint8_t *op = out, *oe = out + outlen;
+  int64_t out0 = b->totout;
+  int status = ZT_OK;
+  for (;;) {
+    if (b->member_ended) {
+      if (ip == ie && !fi_has_pending_bytes(f)) break;
+      fi_next_member(f); /* the history stays, as in the zlib engine */
+      b->member_ended = 0;
+    }
+    int ev = fi_run(f, &ip, ie, &op, out, oe, b->ring);
+    if (ev == FI_BOUNDARY) {
+      b->totout = out0 + (int64_t)(op - out);
+      b->totin = (int64_t)fi_total_in(f);
+      status = maybe_checkpoint(b, out, (size_t)(op - out), fi_bits(f));
+      if (status != ZT_OK) break;
+      continue;
+    }
+    if (ev == FI_MEMBER_END) {
+      b->member_ended = 1;
+      b->members++;
+      *ended_now = 1;
+      continue;
+    }
+    if (ev == FI_ERROR) {
+      strncpy(b->msg, f->msg ? f->msg : "inflate error", sizeof(b->msg) - 1);
+      status = ZT_ERR_DATA;
+    }
+    break;
+  }
+  b->totout = out0 + (int64_t)(op - out);
+  b->totin = (int64_t)fi_total_in(f);
+  *consumed = (size_t)(ip - in);
+  *produced = (size_t)(op - out);
+  return status;
+}
+
+/*
+ * builderInflate(h, input, inOffset, output, info: Float64Array) -> status
+ * Inflates input[inOffset..] into output[0..] until the input is used up or the output is full,
+ * and reports into the BI_* slots of info.
+ */
+static napi_value builder_inflate(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (!get_args(env, info, 5, argv)) return NULL;
+  Builder *b = get_builder(env, argv[0]);
+  if (!b) return NULL;
+  unsigned char *in, *out;
+  size_t inlen, outlen;
+  int64_t inoff;
+  if (!get_u8(env, argv[1], &in, &inlen)) return NULL;
+  if (!get_int(env, argv[2], "inOffset", 0, (double)inlen, &inoff)) return NULL;
+  if (!get_u8(env, argv[3], &out, &outlen)) return NULL;
+  double *res = get_f64(env, argv[4], BI_COUNT);
+  if (!res) return NULL;
+  /* zlib counts in uInt; bigger buffers would wrap its counters. */
+  if (inlen - (size_t)inoff > 0xffffffffu || outlen > 0xffffffffu) {
+    napi_throw_range_error(env, "ZTOC_NATIVE_ARG", "input and output must each be under 4 GiB per call");
+    return NULL;
+  }
+  if (inlen > (size_t)inoff) b->started = 1;
+  size_t consumed = 0, produced = 0;
+  int ended_now = 0;
+  int status = b->engine == ENGINE_FAST ? fast_step(b, in + inoff, inlen - (size_t)inoff, out, outlen, &consumed, &produced, &ended_now)
+                                        : zlib_step(b, in + inoff, inlen - (size_t)inoff, out, outlen, &consumed, &produced, &ended_now);
+  /* Keep the tail of this call's output: it is the history for checkpoints in the next call, and
+     for the fast engine's matches too. */
+  if (b->checkpoints_on || b->engine == ENGINE_FAST) ring_absorb(b, out, produced);
+  res[BI_CONSUMED] = (double)consumed;
+  res[BI_PRODUCED] = (double)produced;
+  res[BI_TOTAL_IN] = (double)b->totin;
+  res[BI_TOTAL_OUT] = (double)b->totout;
+  res[BI_CHECKPOINTS] = (double)b->ncheckpoints;
+  res[BI_MEMBER_ENDED] = (double)ended_now;
+  res[BI_MEMBERS] = (double)b->members;
   napi_value r;
   NAPI_CALL(env, napi_create_int32(env, status, &r));
   return r;
 }
 
-/* builderMessage(h) -> string: zlib's message for the last error. */
+/* builderMessage(h) -> string: the engine's message for the last error. */
 static napi_value builder_message(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!get_args(env, info, 1, argv)) return NULL;
   Builder *b = get_builder(env, argv[0]);
   if (!b) return NULL;
   napi_value s;
@@ -284,37 +446,41 @@ static napi_value builder_message(napi_env env, napi_callback_info info) {
   return s;
 }
 
-/* builderState(h) -> [memberEnded, members, started, totin, totout, checkpoints] */
+static int set_num(napi_env env, napi_value obj, const char *key, double v) {
+  napi_value n;
+  return napi_create_double(env, v, &n) == napi_ok && napi_set_named_property(env, obj, key, n) == napi_ok;
+}
+
+/* builderState(h) -> { memberEnded, members, started, totalIn, totalOut, checkpoints, engine } */
 static napi_value builder_state(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!get_args(env, info, 1, argv)) return NULL;
   Builder *b = get_builder(env, argv[0]);
   if (!b) return NULL;
-  double vals[6] = {(double)b->member_ended, (double)b->members, (double)b->started,
-                    (double)b->totin, (double)b->totout, (double)b->ncheckpoints};
-  napi_value arr;
-  NAPI_CALL(env, napi_create_array_with_length(env, 6, &arr));
-  for (uint32_t i = 0; i < 6; i++) {
-    napi_value v;
-    NAPI_CALL(env, napi_create_double(env, vals[i], &v));
-    NAPI_CALL(env, napi_set_element(env, arr, i, v));
+  /* A member that ended with bytes still held by the fast engine is followed by more data. */
+  int ended = b->member_ended && !(b->engine == ENGINE_FAST && fi_has_pending_bytes(b->fi));
+  /* totalIn counts every byte handed over, as zlib does once a call returns. */
+  double totin = b->engine == ENGINE_FAST ? (double)b->fi->pulled : (double)b->totin;
+  napi_value o;
+  NAPI_CALL(env, napi_create_object(env, &o));
+  if (!set_num(env, o, "memberEnded", ended) || !set_num(env, o, "members", (double)b->members) ||
+      !set_num(env, o, "started", b->started) || !set_num(env, o, "totalIn", totin) ||
+      !set_num(env, o, "totalOut", (double)b->totout) || !set_num(env, o, "checkpoints", (double)b->ncheckpoints) ||
+      !set_num(env, o, "engine", b->engine)) {
+    napi_throw_error(env, "ZTOC_NATIVE", "N-API call failed: builderState");
+    return NULL;
   }
-  return arr;
+  return o;
 }
 
 /* builderCheckpoints(h, from) -> Float64Array [in, out, bits] * (n - from): positions for span hashing. */
 static napi_value builder_checkpoints(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!get_args(env, info, 2, argv)) return NULL;
   Builder *b = get_builder(env, argv[0]);
   if (!b) return NULL;
-  double from_d;
-  NAPI_CALL(env, napi_get_value_double(env, argv[1], &from_d));
-  int64_t from = (int64_t)from_d;
-  if (from < 0) from = 0;
-  if (from > b->ncheckpoints) from = b->ncheckpoints;
+  int64_t from;
+  if (!get_int(env, argv[1], "from", 0, (double)b->ncheckpoints, &from)) return NULL;
   size_t k = b->blob == NULL ? 0 : (size_t)(b->ncheckpoints - from); /* none after builderBlob */
   napi_value abuf, arr;
   void *data;
@@ -337,9 +503,8 @@ static napi_value builder_checkpoints(napi_env env, napi_callback_info info) {
 
 /* builderBlob(h) -> Buffer: the zinfo blob (soci-format.md §2.1), header filled in. Call once, at the end. */
 static napi_value builder_blob(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!get_args(env, info, 1, argv)) return NULL;
   Builder *b = get_builder(env, argv[0]);
   if (!b) return NULL;
   if (b->blob == NULL) {
@@ -374,14 +539,7 @@ typedef struct Reader {
   char msg[256];
 } Reader;
 
-static Reader *get_reader(napi_env env, napi_value v) {
-  void *p = NULL;
-  if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
-    napi_throw_type_error(env, NULL, "expected a reader handle");
-    return NULL;
-  }
-  return (Reader *)p;
-}
+static Reader *get_reader(napi_env env, napi_value v) { return (Reader *)get_tagged(env, v, &READER_TAG, "reader"); }
 
 static void reader_finalize(napi_env env, void *data, void *hint) {
   Reader *r = (Reader *)data;
@@ -391,17 +549,16 @@ static void reader_finalize(napi_env env, void *data, void *hint) {
 
 /* readerCreate(bits, firstByte, window: Uint8Array(32768)) -> External */
 static napi_value reader_create(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t bits, first;
-  NAPI_CALL(env, napi_get_value_int32(env, argv[0], &bits));
-  NAPI_CALL(env, napi_get_value_int32(env, argv[1], &first));
+  if (!get_args(env, info, 3, argv)) return NULL;
+  int64_t bits, first;
+  if (!get_int(env, argv[0], "bits", 0, 7, &bits)) return NULL;
+  if (!get_int(env, argv[1], "firstByte", 0, 255, &first)) return NULL;
   unsigned char *win;
   size_t winlen;
   if (!get_u8(env, argv[2], &win, &winlen)) return NULL;
-  if (bits < 0 || bits > 7 || winlen != WINSIZE) {
-    napi_throw_range_error(env, NULL, "bad checkpoint: bits must be 0..7 and the window 32768 bytes");
+  if (winlen != WINSIZE) {
+    napi_throw_range_error(env, "ZTOC_NATIVE_ARG", "bad checkpoint: the window must be 32768 bytes");
     return NULL;
   }
   Reader *r = (Reader *)calloc(1, sizeof(Reader));
@@ -415,7 +572,7 @@ static napi_value reader_create(napi_env env, napi_callback_info info) {
     return NULL;
   }
   r->ready = 1;
-  if (bits > 0 && inflatePrime(&r->strm, bits, (first & 0xff) >> (8 - bits)) != Z_OK) {
+  if (bits > 0 && inflatePrime(&r->strm, (int)bits, (int)((first & 0xff) >> (8 - bits))) != Z_OK) {
     inflateEnd(&r->strm);
     free(r);
     napi_throw_error(env, "ZTOC_NATIVE", "inflatePrime failed");
@@ -427,33 +584,32 @@ static napi_value reader_create(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "ZTOC_NATIVE", "inflateSetDictionary failed");
     return NULL;
   }
-  napi_value ext;
-  NAPI_CALL(env, napi_create_external(env, r, reader_finalize, NULL, &ext));
-  return ext;
+  return make_handle(env, r, reader_finalize, &READER_TAG);
 }
 
 /*
  * readerInflate(h, input, inOffset, output, outOffset, info: Float64Array) -> status
- * info[0] = consumed, info[1] = produced, info[2] = members ended during the call.
+ * Reports into the RI_* slots of info.
  */
 static napi_value reader_inflate(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
   napi_value argv[6];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!get_args(env, info, 6, argv)) return NULL;
   Reader *r = get_reader(env, argv[0]);
   if (!r) return NULL;
   unsigned char *in, *out;
   size_t inlen, outlen;
-  double inoff_d, outoff_d;
+  int64_t inoff_i, outoff_i;
   if (!get_u8(env, argv[1], &in, &inlen)) return NULL;
-  NAPI_CALL(env, napi_get_value_double(env, argv[2], &inoff_d));
+  if (!get_int(env, argv[2], "inOffset", 0, (double)inlen, &inoff_i)) return NULL;
   if (!get_u8(env, argv[3], &out, &outlen)) return NULL;
-  NAPI_CALL(env, napi_get_value_double(env, argv[4], &outoff_d));
-  double *res = get_f64(env, argv[5], 3);
+  if (!get_int(env, argv[4], "outOffset", 0, (double)outlen, &outoff_i)) return NULL;
+  double *res = get_f64(env, argv[5], RI_COUNT);
   if (!res) return NULL;
-  size_t inoff = (size_t)inoff_d, outoff = (size_t)outoff_d;
-  if (inoff > inlen) inoff = inlen;
-  if (outoff > outlen) outoff = outlen;
+  size_t inoff = (size_t)inoff_i, outoff = (size_t)outoff_i;
+  if (inlen - inoff > 0xffffffffu || outlen - outoff > 0xffffffffu) {
+    napi_throw_range_error(env, "ZTOC_NATIVE_ARG", "input and output must each be under 4 GiB per call");
+    return NULL;
+  }
   r->strm.next_in = in + inoff;
   r->strm.avail_in = (uInt)(inlen - inoff);
   r->strm.next_out = out + outoff;
@@ -493,9 +649,9 @@ static napi_value reader_inflate(napi_env env, napi_callback_info info) {
     }
     if (in0 == r->strm.avail_in && out0 == r->strm.avail_out) break;
   }
-  res[0] = (double)((size_t)(r->strm.next_in - in) - inoff);
-  res[1] = (double)((size_t)(r->strm.next_out - out) - outoff);
-  res[2] = (double)ended;
+  res[RI_CONSUMED] = (double)((size_t)(r->strm.next_in - in) - inoff);
+  res[RI_PRODUCED] = (double)((size_t)(r->strm.next_out - out) - outoff);
+  res[RI_MEMBERS_ENDED] = (double)ended;
   r->strm.next_in = NULL;
   r->strm.avail_in = 0;
   r->strm.next_out = NULL;
@@ -506,9 +662,8 @@ static napi_value reader_inflate(napi_env env, napi_callback_info info) {
 }
 
 static napi_value reader_message(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!get_args(env, info, 1, argv)) return NULL;
   Reader *r = get_reader(env, argv[0]);
   if (!r) return NULL;
   napi_value s;
@@ -522,7 +677,24 @@ static napi_value get_zlib_version(napi_env env, napi_callback_info info) {
   return s;
 }
 
+/* { name: index } for a slot enum, so JS addresses results by name and checks the layout. */
+static napi_value slot_object(napi_env env, const char *const *names, int n) {
+  napi_value o;
+  if (napi_create_object(env, &o) != napi_ok) return NULL;
+  for (int i = 0; i < n; i++)
+    if (!set_num(env, o, names[i], i)) return NULL;
+  return o;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
+  static const char *const bi[BI_COUNT] = {"consumed", "produced", "totalIn", "totalOut", "checkpoints", "memberEnded", "members"};
+  static const char *const ri[RI_COUNT] = {"consumed", "produced", "membersEnded"};
+  napi_value bslots = slot_object(env, bi, BI_COUNT), rslots = slot_object(env, ri, RI_COUNT);
+  if (bslots == NULL || rslots == NULL) return NULL;
+  /* The engines this build has, by the number builderCreate takes. */
+  napi_value engines;
+  NAPI_CALL(env, napi_create_object(env, &engines));
+  if (!set_num(env, engines, "zlib", ENGINE_ZLIB) || !set_num(env, engines, "fast", ENGINE_FAST)) return NULL;
   napi_property_descriptor props[] = {
       {"builderCreate", NULL, builder_create, NULL, NULL, NULL, napi_default, NULL},
       {"builderInflate", NULL, builder_inflate, NULL, NULL, NULL, napi_default, NULL},
@@ -534,6 +706,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"readerInflate", NULL, reader_inflate, NULL, NULL, NULL, napi_default, NULL},
       {"readerMessage", NULL, reader_message, NULL, NULL, NULL, napi_default, NULL},
       {"zlibVersion", NULL, get_zlib_version, NULL, NULL, NULL, napi_default, NULL},
+      {"builderInfoSlots", NULL, NULL, NULL, NULL, bslots, napi_enumerable, NULL},
+      {"readerInfoSlots", NULL, NULL, NULL, NULL, rslots, napi_enumerable, NULL},
+      {"engines", NULL, NULL, NULL, NULL, engines, napi_enumerable, NULL},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
   return exports;

@@ -15,6 +15,7 @@ import { checkConcurrency } from '../jobs/limit.js';
 import { parsePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/types.js';
 import type { Credential, RepositoryOptions } from '../registry/index.js';
+import type { EngineChoice } from '../inflate/native.js';
 import type { SociIndexVersion } from '../soci/index.js';
 import type { Optimization } from '../soci/optimizations.js';
 import { DEFAULT_BUILD_TOOL_ID, DEFAULT_SPAN_SIZE } from '../ztoc/model.js';
@@ -54,12 +55,15 @@ function indexVersionArg(v: string): SociIndexVersion {
 export interface BuildFlags {
   spanSize: number;
   buildToolId: string;
+  engine: EngineChoice;
 }
 
 export function addBuildFlags(cmd: Command): Command {
   return cmd
     .option('--span-size <bytes>', 'span size (e.g. 4194304 or 4MiB)', sizeArg, DEFAULT_SPAN_SIZE)
-    .option('--build-tool-id <id>', 'build tool identifier written into the zTOC', DEFAULT_BUILD_TOOL_ID);
+    .option('--build-tool-id <id>', 'build tool identifier written into the zTOC', DEFAULT_BUILD_TOOL_ID)
+    // The library checks the name; ZTOC_ENGINE=zlib forces the fallback without a flag.
+    .option('--engine <auto|fast|zlib>', 'inflate engine (env ZTOC_ENGINE)', process.env.ZTOC_ENGINE ?? 'auto');
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -93,6 +97,7 @@ export function indexSettings(flags: IndexFlags): {
   indexVersion: SociIndexVersion;
   force: boolean;
   buildToolId: string;
+  engine: EngineChoice;
 } {
   return {
     platforms: flags.platform ?? (flags.allPlatforms ? 'all' : undefined),
@@ -101,6 +106,7 @@ export function indexSettings(flags: IndexFlags): {
     indexVersion: flags.indexVersion,
     force: Boolean(flags.force),
     buildToolId: flags.buildToolId,
+    engine: flags.engine,
   };
 }
 

@@ -1,9 +1,10 @@
 // Owns the TypeScript face of the checkpointed inflater: feed compressed chunks in order, get
 // decompressed pieces through a callback (views into one reused output buffer), and learn the
-// SOCI checkpoints as they are found. Maps zlib failures to typed errors with the compressed offset.
+// SOCI checkpoints as they are found. Maps inflate failures to typed errors with the compressed
+// offset. Both engines (zlib, fast) report zlib's messages, so one mapping serves both.
 
 import { ZtocError, type ZtocErrorCode } from '../errors.js';
-import { native, NativeStatus, type BuilderHandle } from './native.js';
+import { BuilderInfo, BUILDER_INFO_SLOTS, engineId, native, NativeStatus, resolveEngine, type BuilderHandle, type Engine, type EngineChoice } from './native.js';
 
 export const DEFAULT_OUTPUT_SIZE = 1 << 20;
 
@@ -14,12 +15,15 @@ export interface InflaterEnd {
   totalOut: number;
   members: number;
   checkpoints: number;
+  engine: Engine;
 }
 
 export class CheckpointInflater {
   private readonly h: BuilderHandle;
   private readonly out: Uint8Array;
-  private readonly info = new Float64Array(7);
+  private readonly info = new Float64Array(BUILDER_INFO_SLOTS);
+  /** The engine this inflater runs. */
+  readonly engine: Engine;
   private reported = 0;
   private totalIn = 0;
   private members = 0;
@@ -28,10 +32,12 @@ export class CheckpointInflater {
   /**
    * @param spanSize SOCI span size: a checkpoint at a block boundary once more than this many
    *   bytes were produced since the last one.
-   * @param checkpoints false runs a plain Z_NO_FLUSH loop (the benchmark baseline).
+   * @param checkpoints false runs a plain loop without checkpoints (the benchmark baseline).
+   * @param engine 'auto' runs the fast engine when the addon has it, else zlib.
    */
-  constructor(spanSize: number, checkpoints = true, outputSize = DEFAULT_OUTPUT_SIZE) {
-    this.h = native().builderCreate(spanSize, checkpoints);
+  constructor(spanSize: number, checkpoints = true, outputSize = DEFAULT_OUTPUT_SIZE, engine: EngineChoice = 'auto') {
+    this.engine = resolveEngine(engine);
+    this.h = native().builderCreate(spanSize, checkpoints, engineId(this.engine));
     this.out = new Uint8Array(outputSize);
   }
 
@@ -57,10 +63,10 @@ export class CheckpointInflater {
     if (this.ended) throw new ZtocError('INTERNAL', 'write after end');
     const n = native();
     const status = n.builderInflate(this.h, input, inOffset, output, this.info);
-    const consumed = this.info[0]!;
-    const produced = this.info[1]!;
-    this.totalIn = this.info[2]!;
-    this.members = this.info[6]!;
+    const consumed = this.info[BuilderInfo.consumed]!;
+    const produced = this.info[BuilderInfo.produced]!;
+    this.totalIn = this.info[BuilderInfo.totalIn]!;
+    this.members = this.info[BuilderInfo.members]!;
     if (status !== NativeStatus.Ok) throw this.error(status, n.builderMessage(this.h));
     if (produced > 0) onOutput?.(output.subarray(0, produced));
     return [consumed, produced];
@@ -69,7 +75,7 @@ export class CheckpointInflater {
   /** Checkpoints found since the previous call, as [in, out, bits] triples. */
   takeCheckpoints(): Float64Array {
     const n = native();
-    const count = this.info[4]!;
+    const count = this.info[BuilderInfo.checkpoints]!;
     if (count === this.reported) return EMPTY;
     const arr = n.builderCheckpoints(this.h, this.reported);
     this.reported = count;
@@ -79,9 +85,7 @@ export class CheckpointInflater {
   /** Completes the stream: it must have ended exactly at the end of a gzip member. */
   end(): InflaterEnd {
     this.ended = true;
-    const [memberEnded, members, started, totalIn, totalOut, checkpoints] = native().builderState(this.h) as [
-      number, number, number, number, number, number,
-    ];
+    const { memberEnded, members, started, totalIn, totalOut, checkpoints } = native().builderState(this.h);
     if (!started) throw new ZtocError('LAYER_EMPTY', 'layer is empty (0 bytes)', { offset: 0 });
     if (!memberEnded) {
       throw new ZtocError(
@@ -90,7 +94,7 @@ export class CheckpointInflater {
         { offset: totalIn },
       );
     }
-    return { blob: native().builderBlob(this.h), totalIn, totalOut, members, checkpoints };
+    return { blob: native().builderBlob(this.h), totalIn, totalOut, members, checkpoints, engine: this.engine };
   }
 
   private error(status: number, msg: string): ZtocError {

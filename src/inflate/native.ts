@@ -1,6 +1,8 @@
 // Owns loading the N-API addon (native/ztoc_native.c) and its typed surface: a local node-gyp build
 // or the prebuild shipped for this platform, chosen by node-gyp-build. Nothing else in
 // ztoc touches the addon directly: the inflater and reader wrappers sit on top of this file.
+// The addon names the slots of its result arrays and the engines it has; this file checks them
+// against what the TypeScript side expects, so a stale build fails loudly instead of misreading.
 
 import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
@@ -8,16 +10,37 @@ import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ZtocError } from '../errors.js';
 
-/** Opaque handles owned by the addon. */
+/** Opaque handles owned by the addon (type-tagged there: passing one kind for the other throws). */
 export type BuilderHandle = { readonly __brand: 'builder' };
 export type ReaderHandle = { readonly __brand: 'reader' };
 
+/** Inflate engines of the builder: zlib (Z_BLOCK, the fallback and oracle) or ztoc's own decoder. */
+export type Engine = 'fast' | 'zlib';
+export type EngineChoice = Engine | 'auto';
+export const ENGINE_CHOICES: readonly EngineChoice[] = ['auto', 'fast', 'zlib'];
+
+/** Slots of the Float64Array builderInflate reports into. */
+export const BuilderInfo = { consumed: 0, produced: 1, totalIn: 2, totalOut: 3, checkpoints: 4, memberEnded: 5, members: 6 } as const;
+export const BUILDER_INFO_SLOTS = 7;
+/** Slots of the Float64Array readerInflate reports into. */
+export const ReaderInfo = { consumed: 0, produced: 1, membersEnded: 2 } as const;
+export const READER_INFO_SLOTS = 3;
+
+export interface BuilderState {
+  memberEnded: number;
+  members: number;
+  started: number;
+  totalIn: number;
+  totalOut: number;
+  checkpoints: number;
+  engine: number;
+}
+
 export interface NativeAddon {
-  builderCreate(spanSize: number, checkpoints: boolean): BuilderHandle;
+  builderCreate(spanSize: number, checkpoints: boolean, engine: number): BuilderHandle;
   builderInflate(h: BuilderHandle, input: Uint8Array, inOffset: number, output: Uint8Array, info: Float64Array): number;
   builderMessage(h: BuilderHandle): string;
-  /** [memberEnded, members, started, totalIn, totalOut, checkpoints] */
-  builderState(h: BuilderHandle): number[];
+  builderState(h: BuilderHandle): BuilderState;
   builderCheckpoints(h: BuilderHandle, from: number): Float64Array;
   builderBlob(h: BuilderHandle): Buffer;
   readerCreate(bits: number, firstByte: number, window: Uint8Array): ReaderHandle;
@@ -31,6 +54,10 @@ export interface NativeAddon {
   ): number;
   readerMessage(h: ReaderHandle): string;
   zlibVersion(): string;
+  readonly builderInfoSlots: Readonly<Record<string, number>>;
+  readonly readerInfoSlots: Readonly<Record<string, number>>;
+  /** Engine name → the number builderCreate takes. Absent from builds older than the fast engine. */
+  readonly engines?: Readonly<Record<string, number>>;
 }
 
 /** Status codes returned by the addon's inflate calls. */
@@ -80,15 +107,48 @@ function load(): { addon: NativeAddon; path: string; root: string } {
   return { addon: require(path) as NativeAddon, path, root };
 }
 
+function checkSlots(what: string, got: Readonly<Record<string, number>> | undefined, want: Readonly<Record<string, number>>): void {
+  const same = got !== undefined && Object.keys(want).length === Object.keys(got).length && Object.entries(want).every(([k, v]) => got[k] === v);
+  if (!same) throw new ZtocError('INTERNAL', `native addon ${what} slots ${JSON.stringify(got)} differ from ${JSON.stringify(want)}: rebuild it (npm ci)`);
+}
+
 export function native(): NativeAddon {
-  cached ??= load();
+  if (cached === undefined) {
+    const loaded = load();
+    checkSlots('builderInflate', loaded.addon.builderInfoSlots, BuilderInfo);
+    checkSlots('readerInflate', loaded.addon.readerInfoSlots, ReaderInfo);
+    cached = loaded;
+  }
   return cached.addon;
 }
 
 /** Which addon binary was loaded and which engine it runs; loads the addon if nothing has yet. */
 export function nativeInfo(): NativeInfo {
-  cached ??= load();
+  native();
+  if (cached === undefined) throw new ZtocError('INTERNAL', 'native addon not loaded');
   const rel = relative(cached.root, cached.path).split(sep);
   const origin = rel[0] === 'prebuilds' ? 'prebuild' : rel[0] === 'build' ? 'build' : 'other';
   return { path: cached.path, origin, engine: { name: 'zlib', version: cached.addon.zlibVersion() } };
+}
+
+/** Engines the loaded addon has. */
+export function availableEngines(): Engine[] {
+  const e = native().engines;
+  return e === undefined ? ['zlib'] : (['fast', 'zlib'] as const).filter((k) => e[k] !== undefined);
+}
+
+/** The engine a choice runs: 'auto' is the fast engine when the addon has it, else zlib. */
+export function resolveEngine(choice: EngineChoice = 'auto'): Engine {
+  if (!ENGINE_CHOICES.includes(choice)) throw new ZtocError('INVALID_ARGUMENT', `unknown inflate engine ${JSON.stringify(choice)} (expected auto, fast or zlib)`);
+  const have = availableEngines();
+  if (choice === 'auto') return have.includes('fast') ? 'fast' : 'zlib';
+  if (!have.includes(choice)) throw new ZtocError('INVALID_ARGUMENT', `inflate engine ${choice} is not in this build of the native addon (rebuild it: npm ci)`);
+  return choice;
+}
+
+/** The number builderCreate takes for an engine. */
+export function engineId(e: Engine): number {
+  const id = native().engines?.[e] ?? (e === 'zlib' ? 0 : undefined);
+  if (id === undefined) throw new ZtocError('INVALID_ARGUMENT', `inflate engine ${e} is not in this build of the native addon`);
+  return id;
 }

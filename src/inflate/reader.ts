@@ -3,12 +3,12 @@
 // progress; when input runs out before the caller has what it asked for, the caller errors out.
 
 import { ZtocError } from '../errors.js';
-import { native, NativeStatus, type ReaderHandle } from './native.js';
+import { native, NativeStatus, ReaderInfo, READER_INFO_SLOTS, type ReaderHandle } from './native.js';
 import type { Checkpoint } from './zinfo.js';
 
 export class CheckpointReader {
   private readonly h: ReaderHandle;
-  private readonly info = new Float64Array(3);
+  private readonly info = new Float64Array(READER_INFO_SLOTS);
   private skipFirst: boolean;
 
   /** `firstByte` is the compressed byte at in-1, needed when the checkpoint starts mid-byte. */
@@ -33,6 +33,6 @@ export class CheckpointReader {
     if (status !== NativeStatus.Ok) {
       throw new ZtocError('ZTOC_MISMATCH', `inflate from checkpoint failed: ${n.readerMessage(this.h)} (zTOC does not match the layer)`);
     }
-    return [this.info[0]! + start, this.info[1]!];
+    return [this.info[ReaderInfo.consumed]! + start, this.info[ReaderInfo.produced]!];
   }
 }

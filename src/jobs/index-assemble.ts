@@ -103,6 +103,7 @@ export function ztocRecord(o: ZtocOutcome): ZtocRecord {
     spans: o.ztoc.spans,
     files: o.ztoc.files,
     seconds: o.kind === 'built' ? o.seconds : 0,
+    ...(o.kind === 'built' ? { engine: o.engine } : {}),
     ...(o.kind === 'reused' ? { reused: true as const } : {}),
   };
 }

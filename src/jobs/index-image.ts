@@ -36,6 +36,7 @@ export function settingsOf(opts: IndexOptions): IndexSettings {
     concurrency: checkConcurrency(opts.concurrency ?? availableParallelism()),
     platforms: opts.platforms,
     pool: opts.pool,
+    engine: opts.engine,
     cache: opts.ztocCache,
     signal: opts.signal,
     emit: opts.onEvent ?? (() => {}),

@@ -124,11 +124,12 @@ class LayerBuilder {
           expectedDigest: layer.digest,
           expectedSize: layer.size,
           ...(s.pool ? { pool: s.pool } : {}),
+          ...(s.engine ? { engine: s.engine } : {}),
           onProgress: (bytes) => s.emit({ type: 'layer-progress', layer: layer.digest, bytes, size: layer.size }),
         });
         s.emit({ type: 'layer-done', platform, layer: layer.digest, ztoc: r.digest, seconds: r.seconds, size: layer.size });
         const ztoc = { digest: r.digest, bytes: r.bytes, spans: r.spans, files: r.files };
-        return { kind: 'built', layer, ztoc, compressedSize: r.compressedSize, seconds: r.seconds };
+        return { kind: 'built', layer, ztoc, compressedSize: r.compressedSize, seconds: r.seconds, engine: r.engine };
       } catch (err) {
         const code = buildSkipCode(err);
         if (code === undefined) throw err;

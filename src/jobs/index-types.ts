@@ -8,6 +8,7 @@ import type { Optimization } from '../soci/optimizations.js';
 import type { PrefetchFile, PrefetchMiss } from '../soci/prefetch.js';
 import type { PlatformManifest } from './platforms.js';
 import type { WorkerPool } from '../ztoc/pool.js';
+import type { Engine, EngineChoice } from '../inflate/native.js';
 
 export { DEFAULT_MIN_LAYER_SIZE } from './defaults.js';
 
@@ -29,6 +30,8 @@ export interface IndexOptions {
   /** SOCI `--prefetch-file`: files whose spans get a prefetch artifact in the layer where they are visible. */
   prefetchPaths?: readonly string[];
   pool?: WorkerPool;
+  /** Inflate engine for the zTOC builds (default 'auto'). */
+  engine?: EngineChoice;
   /** zTOCs shared with other indexImage calls (a registry backfill): built once, pushed by mount where possible. */
   ztocCache?: ZtocCache;
   onEvent?: (e: IndexEvent) => void;
@@ -57,6 +60,8 @@ export interface ZtocRecord {
   spans: number;
   files: number;
   seconds: number;
+  /** The inflate engine that built it (absent when reused). */
+  engine?: Engine | 'none';
   /** Taken from IndexOptions.ztocCache instead of being built (the layer was not read). */
   reused?: true;
   /** The descriptor says `com.amazon.soci.disable-xattrs: "true"` (optimization `xattr`). */
@@ -155,7 +160,7 @@ export interface Target extends PlatformManifest {
 export type LayerOutcome =
   | { kind: 'skipped'; layer: Descriptor; skip: SkippedLayer }
   /** Built here: the layer was read (compressedSize bytes). */
-  | { kind: 'built'; layer: Descriptor; ztoc: CachedZtoc; compressedSize: number; seconds: number }
+  | { kind: 'built'; layer: Descriptor; ztoc: CachedZtoc; compressedSize: number; seconds: number; engine: Engine | 'none' }
   /** Taken from IndexOptions.ztocCache: the layer was not read. */
   | { kind: 'reused'; layer: Descriptor; ztoc: CachedZtoc };
 
@@ -176,6 +181,7 @@ export interface IndexSettings {
   concurrency: number;
   platforms: Platform[] | 'all' | undefined;
   pool: WorkerPool | undefined;
+  engine: EngineChoice | undefined;
   cache: ZtocCache | undefined;
   signal: AbortSignal | undefined;
   emit: (e: IndexEvent) => void;

@@ -7,7 +7,8 @@
 import { createHash } from 'node:crypto';
 import type { Worker } from 'node:worker_threads';
 import { ZtocError } from '../errors.js';
-import { CheckpointInflater } from '../inflate/inflater.js';
+import { CheckpointInflater, DEFAULT_OUTPUT_SIZE } from '../inflate/inflater.js';
+import { resolveEngine, type Engine, type EngineChoice } from '../inflate/native.js';
 import { decodeZtoc } from './decode.js';
 import { TocAssembler, type InflateSummary, type LayerKind } from './engine.js';
 import { DEFAULT_BUILD_TOOL_ID, DEFAULT_SPAN_SIZE, type Ztoc } from './model.js';
@@ -43,6 +44,8 @@ export interface BuildOptions {
   expectedSize?: number;
   /** Inflate on a worker thread (default) or on this thread. */
   thread?: 'worker' | 'inline';
+  /** Inflate engine: 'auto' (default) is the fast engine when the addon has it, else zlib. */
+  engine?: EngineChoice;
   pool?: WorkerPool;
   /** Called with the compressed bytes read so far. */
   onProgress?: (bytesRead: number) => void;
@@ -61,6 +64,8 @@ export interface BuildResult {
   files: number;
   compressedSize: number;
   inflatedSize: number;
+  /** The inflate engine that ran ('none' for an uncompressed layer). */
+  engine: Engine | 'none';
   seconds: number;
 }
 
@@ -81,8 +86,8 @@ interface Events {
 
 const NONE: Float64Array = new Float64Array(0);
 
-function inlineInflate(slots: Uint8Array[], spanSize: number, ev: Events): Inflate {
-  const inflater = new CheckpointInflater(spanSize);
+function inlineInflate(slots: Uint8Array[], spanSize: number, engine: Engine, ev: Events): Inflate {
+  const inflater = new CheckpointInflater(spanSize, true, DEFAULT_OUTPUT_SIZE, engine);
   let failed = false;
   return {
     send(slot, length, start) {
@@ -102,7 +107,7 @@ function inlineInflate(slots: Uint8Array[], spanSize: number, ev: Events): Infla
       if (failed) return;
       try {
         const e = inflater.end();
-        ev.done({ blob: e.blob, inflatedSize: e.totalOut, members: e.members });
+        ev.done({ blob: e.blob, inflatedSize: e.totalOut, members: e.members, engine: e.engine });
       } catch (err) {
         ev.error(err);
       }
@@ -111,7 +116,7 @@ function inlineInflate(slots: Uint8Array[], spanSize: number, ev: Events): Infla
   };
 }
 
-function workerInflate(worker: Worker, pool: WorkerPool, inputs: SharedArrayBuffer[], spanSize: number, ev: Events): Inflate {
+function workerInflate(worker: Worker, pool: WorkerPool, inputs: SharedArrayBuffer[], spanSize: number, engine: Engine, ev: Events): Inflate {
   const post = (m: ToWorker): void => worker.postMessage(m);
   const outputs = Array.from({ length: OUTPUTS }, () => new SharedArrayBuffer(OUTPUT_SIZE));
   const outViews = outputs.map((b) => new Uint8Array(b));
@@ -133,7 +138,7 @@ function workerInflate(worker: Worker, pool: WorkerPool, inputs: SharedArrayBuff
     }
   });
   worker.on('error', (err) => ev.error(new ZtocError('INTERNAL', `inflate worker failed: ${err.message}`, { cause: err })));
-  post({ type: 'init', spanSize, inputs, outputs });
+  post({ type: 'init', spanSize, engine, inputs, outputs });
   return {
     send: (slot, length, start) => post({ type: 'chunk', slot, length, start }),
     end: () => post({ type: 'end' }),
@@ -270,6 +275,7 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
   const t0 = performance.now();
   const spanSize = opts.spanSize ?? DEFAULT_SPAN_SIZE;
   if (!Number.isSafeInteger(spanSize) || spanSize < 0) throw new ZtocError('INVALID_ARGUMENT', `span size must be a non-negative integer, got ${spanSize}`);
+  const engine = resolveEngine(opts.engine);
   // Each byte is hashed once per digest: the span hasher always, the blob hash unless the source
   // already checks the very digest we were asked to verify.
   const trusted = opts.expectedDigest !== undefined && verifiedDigestOf(source) === opts.expectedDigest;
@@ -331,8 +337,8 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
     if (k === 'tar' && spanSize === 0) throw new ZtocError('INVALID_ARGUMENT', 'span size 0 is not allowed for uncompressed layers');
     assembler = new TocAssembler(k, spanSize);
     if (k === 'tar') inflate = tarPassthrough(slots, spans, spanSize, events);
-    else if (opts.thread === 'inline') inflate = inlineInflate(slots, spanSize, events);
-    else inflate = workerInflate(await pool.acquire(), pool, shared, spanSize, events);
+    else if (opts.thread === 'inline') inflate = inlineInflate(slots, spanSize, engine, events);
+    else inflate = workerInflate(await pool.acquire(), pool, shared, spanSize, engine, events);
   };
   let head: Uint8Array | undefined;
   let broken = false;
@@ -390,6 +396,7 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
       files: encoded.files,
       compressedSize: total,
       inflatedSize: encoded.inflatedSize,
+      engine: summary?.engine ?? 'none',
       seconds: (performance.now() - t0) / 1000,
     };
   } catch (err) {

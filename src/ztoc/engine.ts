@@ -2,6 +2,7 @@
 // headers over the inflated bytes (never keeping them), and turning the scan, the checkpoints and
 // the span digests into zTOC bytes. Inflation itself runs on a worker (worker.ts) or inline.
 
+import type { Engine } from '../inflate/native.js';
 import { TarScanner } from '../tar/scanner.js';
 import { SociReadableCheck } from '../tar/soci-rules.js';
 import { encodeTarZinfo, encodeZtocFrom, type ZtocHead } from './encode.js';
@@ -16,6 +17,8 @@ export interface InflateSummary {
   blob: Uint8Array;
   inflatedSize: number;
   members: number;
+  /** The inflate engine that ran. */
+  engine: Engine;
 }
 
 /** What the driver knows only at the end: span digests (it hashes) and the blob size. */

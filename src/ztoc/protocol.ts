@@ -5,11 +5,12 @@
 // message, a quarter of the inflate time), while a small message naming a slot costs ~10 µs.
 
 import { ZtocError, type ZtocErrorCode } from '../errors.js';
+import type { Engine } from '../inflate/native.js';
 import type { InflateSummary } from './engine.js';
 
 export type ToWorker =
   /** Input and output slots are views over SharedArrayBuffers owned by the driver. */
-  | { type: 'init'; spanSize: number; inputs: SharedArrayBuffer[]; outputs: SharedArrayBuffer[] }
+  | { type: 'init'; spanSize: number; engine: Engine; inputs: SharedArrayBuffer[]; outputs: SharedArrayBuffer[] }
   /** Input slot `slot` holds `length` compressed bytes starting at layer offset `start`. */
   | { type: 'chunk'; slot: number; length: number; start: number }
   /** Output slot `slot` was scanned and may be refilled. */

@@ -5,7 +5,7 @@
 
 import { parentPort } from 'node:worker_threads';
 import { ZtocError } from '../errors.js';
-import { CheckpointInflater } from '../inflate/inflater.js';
+import { CheckpointInflater, DEFAULT_OUTPUT_SIZE } from '../inflate/inflater.js';
 import { serializeError, type FromWorker, type ToWorker } from './protocol.js';
 
 let inflater: CheckpointInflater | undefined;
@@ -80,7 +80,7 @@ function pump(): void {
       // 4 GB layer), and a copy would sit in this worker until its next GC.
       const b = end.blob;
       const whole = b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer;
-      send({ type: 'done', summary: { blob: b, inflatedSize: end.totalOut, members: end.members } }, whole ? [b.buffer as ArrayBuffer] : undefined);
+      send({ type: 'done', summary: { blob: b, inflatedSize: end.totalOut, members: end.members, engine: end.engine } }, whole ? [b.buffer as ArrayBuffer] : undefined);
     } catch (err) {
       fail(err);
     }
@@ -91,7 +91,6 @@ function pump(): void {
 parentPort!.on('message', (msg: ToWorker) => {
   switch (msg.type) {
     case 'init':
-      inflater = new CheckpointInflater(msg.spanSize);
       failed = false;
       ending = false;
       inputs.length = 0;
@@ -101,6 +100,12 @@ parentPort!.on('message', (msg: ToWorker) => {
       for (let i = outputSlots.length - 1; i >= 0; i--) free.push(i);
       cur = -1;
       fill = 0;
+      try {
+        inflater = new CheckpointInflater(msg.spanSize, true, DEFAULT_OUTPUT_SIZE, msg.engine);
+      } catch (err) {
+        inflater = undefined;
+        fail(err);
+      }
       break;
     case 'chunk':
       if (failed) handBack(msg, new Float64Array(0));

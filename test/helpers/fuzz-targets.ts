@@ -4,7 +4,8 @@
 // is broken. The properties:
 //  - gzip: a mutated real layer through buildZtoc, inline and on a worker, gives a result or a
 //    ZtocError with a code (never another error, a crash or a hang), offsets within the input; both
-//    paths agree; a result decodes, passes verifyZtoc and its checkpoints lie inside the input;
+//    paths agree; the fast engine and the zlib engine (the oracle) give the same zTOC or the same
+//    error code at the same offset; a result decodes, passes verifyZtoc and its checkpoints lie inside the input;
 //  - tar: mutated headers / PAX / base-256 / GNU long names give a result or a ZtocError; the same
 //    for every split of the input into chunks, and the same through buildZtoc;
 //  - ztoc: mutated zTOC bytes are rejected with ZTOC_INVALID or decode; then extractFile /
@@ -23,6 +24,7 @@ import { extractFile, extractRange, type RangeReader } from '../../src/ztoc/extr
 import { verifyZtoc } from '../../src/ztoc/verify.js';
 import { CHECKPOINT_SIZE, ZINFO_HEADER_SIZE, decodeZinfo } from '../../src/inflate/zinfo.js';
 import type { Ztoc } from '../../src/ztoc/model.js';
+import type { EngineChoice } from '../../src/inflate/native.js';
 import type { EntryType, TarScanResult } from '../../src/tar/types.js';
 import { DIGEST_PATTERN, MAX_MANIFEST_ENTRIES, parseManifestOrIndex } from '../../src/oci/validate.js';
 import { seed, seedNames } from './fuzz-corpus.js';
@@ -203,11 +205,11 @@ export function gzipLayer(s: Seeds, input: GzipInput): Uint8Array {
   return applyBytes(layer, input.bytes);
 }
 
-type BuildOutcome = { ok: BuildResult } | { err: ZtocError };
+export type BuildOutcome = { ok: BuildResult } | { err: ZtocError };
 
-async function build(layer: Uint8Array, input: GzipInput, thread: 'inline' | 'worker'): Promise<BuildOutcome> {
+async function build(layer: Uint8Array, input: GzipInput, thread: 'inline' | 'worker', engine: EngineChoice = 'auto'): Promise<BuildOutcome> {
   try {
-    const r = await deadline(buildZtoc(chunked(layer, splits(layer.length, input.cuts)), { spanSize: input.span, thread, kind: 'auto' }), HANG_MS, `buildZtoc (${thread})`);
+    const r = await deadline(buildZtoc(chunked(layer, splits(layer.length, input.cuts)), { spanSize: input.span, thread, kind: 'auto', engine }), HANG_MS, `buildZtoc (${thread}, ${engine})`);
     return { ok: r };
   } catch (err) {
     if (err instanceof PropertyError) throw err;
@@ -247,6 +249,17 @@ async function checkBuilt(r: BuildResult, layer: Uint8Array, what: string): Prom
   }
 }
 
+const showOutcome = (o: BuildOutcome): string => ('ok' in o ? `ok ${o.ok.digest}` : `${o.err.code} at ${o.err.offset}: ${o.err.message}`);
+
+/** The engines must agree exactly: the same zTOC bytes, or the same error code and offset. */
+export function compareEngines(fast: BuildOutcome, zlib: BuildOutcome): void {
+  const same =
+    'ok' in fast && 'ok' in zlib
+      ? fast.ok.digest === zlib.ok.digest
+      : 'err' in fast && 'err' in zlib && fast.err.code === zlib.err.code && fast.err.offset === zlib.err.offset;
+  if (!same) throw new PropertyError(`fast and zlib engines disagree: fast ${showOutcome(fast)}; zlib ${showOutcome(zlib)}`);
+}
+
 export function gzipTarget(s: Seeds): Target<GzipInput> {
   return {
     name: 'gzip',
@@ -254,6 +267,9 @@ export function gzipTarget(s: Seeds): Target<GzipInput> {
     async check(input) {
       const layer = gzipLayer(s, input);
       const inline = await build(layer, input, 'inline');
+      // The zlib engine is the oracle, fed in one piece: the fast engine under any chunking must agree.
+      const oracle = await build(layer, { ...input, cuts: [] }, 'inline', 'zlib');
+      compareEngines(inline, oracle);
       // A failed build retires its worker (a new one takes ~0.1 s to start), so failing inputs take
       // the worker path one time in three; successful ones always do.
       if ('err' in inline && input.cuts.length % 3 !== 0) return;

@@ -36,6 +36,7 @@ export function registerBuild(program: Command, term: Terminal): void {
         const r = await buildZtoc(source, {
           spanSize: flags.spanSize,
           buildToolId: flags.buildToolId,
+          engine: flags.engine,
           kind: flags.kind,
           ...(flags.kind === 'auto' ? {} : { declaredBy: `--kind ${flags.kind}` }),
           layer: layer === '-' ? 'stdin' : layer,
@@ -49,6 +50,7 @@ export function registerBuild(program: Command, term: Terminal): void {
           layer,
           layerDigest: r.layerDigest,
           format: r.kind,
+          engine: r.engine,
           output,
           ztocDigest: r.digest,
           ztocSize: r.bytes.length,
