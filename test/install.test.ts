@@ -110,14 +110,14 @@ test('the tarball holds the three prebuilds and the sources for a fallback build
   assert.deepEqual(packed.filter((p) => /^(build|test|dist\/test|node_modules)\//.test(p)), []);
 });
 
-test('the install compiled nothing: doctor reports the shipped prebuild and the zlib engine', () => {
+test('the install compiled nothing: doctor reports the shipped prebuild and its engines', () => {
   assert.equal(existsSync(join(pkgDir, 'build')), false, 'node-gyp ran during the install');
   const r = ztoc(['doctor', '--json']);
   assert.equal(r.status, 0, r.stderr);
-  const d = JSON.parse(r.stdout) as { addon: { origin: string; path: string }; engine: { name: string; version: string }; selfTest: { ok: boolean } };
+  const d = JSON.parse(r.stdout) as { addon: { origin: string; path: string }; engine: { name: string; available: string[]; zlibVersion: string }; selfTest: { ok: boolean } };
   assert.equal(d.addon.origin, 'prebuild');
   assert.equal(d.addon.path, join(realpathSync(pkgDir), 'prebuilds', `linux-${arch()}`, 'node.napi.glibc.node'));
-  assert.deepEqual(d.engine, { name: 'zlib', version: process.versions.zlib.replace(/-.*$/, '') });
+  assert.deepEqual(d.engine, { name: 'fast', available: ['fast', 'zlib'], zlibVersion: process.versions.zlib.replace(/-.*$/, '') });
   assert.equal(d.selfTest.ok, true);
   // The text form names the file too.
   assert.ok(ztoc(['doctor']).stdout.includes(`prebuilt: ${d.addon.path}`));

@@ -71,8 +71,8 @@ export interface NativeInfo {
   path: string;
   /** prebuild: shipped in the package (prebuilds/<platform>-<arch>/); build: compiled here by node-gyp; other: elsewhere (ZTOC_PREBUILD). */
   origin: 'prebuild' | 'build' | 'other';
-  /** The inflate engine and its version; zlib is the one the `node` executable exports. */
-  engine: { name: 'zlib'; version: string };
+  /** The engine `auto` runs, every engine the addon has, and the version of the zlib the `node` executable exports. */
+  engine: { name: Engine; available: Engine[]; zlibVersion: string };
 }
 
 /** The package root: the nearest directory above this file (src/ or dist/src/) holding ztoc's package.json. */
@@ -128,7 +128,7 @@ export function nativeInfo(): NativeInfo {
   if (cached === undefined) throw new ZtocError('INTERNAL', 'native addon not loaded');
   const rel = relative(cached.root, cached.path).split(sep);
   const origin = rel[0] === 'prebuilds' ? 'prebuild' : rel[0] === 'build' ? 'build' : 'other';
-  return { path: cached.path, origin, engine: { name: 'zlib', version: cached.addon.zlibVersion() } };
+  return { path: cached.path, origin, engine: { name: resolveEngine('auto'), available: availableEngines(), zlibVersion: cached.addon.zlibVersion() } };
 }
 
 /** Engines the loaded addon has. */

@@ -44,7 +44,9 @@ export function registerDoctor(program: Command, term: Terminal): void {
       out(`ztoc       ${report.version}`);
       out(`node       ${report.node} (${report.platform}, ${report.libc}, N-API ${report.napi})`);
       out(`addon      ${addon.origin === 'prebuild' ? 'prebuilt' : addon.origin === 'build' ? 'built here by node-gyp' : 'loaded from outside the package'}: ${addon.path}`);
-      out(`engine     ${addon.engine.name} ${addon.engine.version} (exported by node)`);
+      const e = addon.engine;
+      const others = e.available.filter((n) => n !== e.name).map((n) => (n === 'zlib' ? `zlib ${e.zlibVersion} (exported by node; --engine zlib or ZTOC_ENGINE=zlib)` : n));
+      out(`engine     ${e.name === 'zlib' ? `zlib ${e.zlibVersion} (exported by node)` : e.name}${others.length > 0 ? `; also ${others.join(', ')}` : ''}`);
       out(`self-test  ok (zTOC of an empty layer, ${r.bytes.length} bytes)`);
     });
 }
