@@ -134,15 +134,8 @@ function platformsKey(p: Platform[] | 'all' | undefined): string {
 }
 
 /** BackfillOptions with defaults applied and checked, and the settings that decide what "indexed" means. */
-interface RunSettings {
+interface RunSettings extends Pick<ImageJob, 'spanSize' | 'minLayerSize' | 'indexVersion' | 'buildToolId' | 'tagSuffix' | 'optimizations' | 'prefetchPaths'> {
   concurrency: number;
-  spanSize: number;
-  minLayerSize: number;
-  indexVersion: SociIndexVersion;
-  buildToolId: string;
-  tagSuffix: string;
-  optimizations: readonly Optimization[];
-  prefetchPaths: readonly string[];
   /** Recorded in the report; their fingerprint keys the journal. */
   settings: Record<string, unknown>;
   key: string;
