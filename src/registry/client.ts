@@ -85,6 +85,7 @@ export class RegistryClient {
   private readonly auth: Authenticator;
   private readonly plainHttp: boolean | undefined;
   private readonly capabilities = new Map<string, ReferrersCapability>();
+  private readonly blobWrites = new Map<string, Promise<unknown>>();
   /** The retry policy of this client: what a Repository on it uses for its own waits unless given another. */
   readonly retryPolicy: RetryPolicy;
   /** The debug sink this client was given (`onDebug`; a no-op without one): the default for its repositories. */
@@ -105,6 +106,26 @@ export class RegistryClient {
           : createCredentialLookup(opts.onDebug !== undefined ? { onDebug: opts.onDebug } : {});
     this.auth = new Authenticator({ credentials: lookup, insecure: opts.insecure === true, ...(opts.onDebug !== undefined ? { onDebug: opts.onDebug } : {}) });
     this.plainHttp = opts.plainHttp;
+  }
+
+  /**
+   * Runs `write` unless a write with the same key (registry, repository, digest) is already in flight on this
+   * client, in which case it waits for that one; `joined` is true for the waiters. Why: Debian's docker-registry
+   * (distribution 2.8, filesystem driver) rewrites a repository's blob link on every committed upload by truncating
+   * and refilling the file, so a second upload of a blob it already links can make a concurrent manifest PUT of
+   * the same repository fail with MANIFEST_BLOB_UNKNOWN. Backfill pushes the same `{}` config for several tags of
+   * one repository at once; with this, one process uploads each blob to each repository once.
+   */
+  async blobWrite<T>(key: string, write: () => Promise<T>): Promise<{ result: T; joined: boolean }> {
+    const running = this.blobWrites.get(key) as Promise<T> | undefined;
+    if (running !== undefined) return { result: await running, joined: true };
+    const p = write();
+    this.blobWrites.set(key, p);
+    try {
+      return { result: await p, joined: false };
+    } finally {
+      this.blobWrites.delete(key);
+    }
   }
 
   /** `http(s)://<api host>` for a registry name (`docker.io` → `https://registry-1.docker.io`). */

@@ -79,7 +79,8 @@ export interface RemoveReferrersResult {
 }
 
 export type BlobPushResult = 'exists' | 'pushed';
-export type BlobMountResult = 'mounted' | 'pushed';
+/** 'exists': another write of the same blob to this repository, in flight on the same client, put it there. */
+export type BlobMountResult = 'mounted' | 'pushed' | 'exists';
 
 const REFERRERS_PAGE_LIMIT = 4 * 1024 * 1024;
 
@@ -424,10 +425,18 @@ export class Repository {
   async pushBlob(desc: Descriptor, bytes: Uint8Array, opts: CallOptions = {}): Promise<BlobPushResult> {
     this.checkContent(desc, bytes);
     const scopes = this.pushScopes();
-    // One token for HEAD + POST + PUT: ask for pull,push from the start.
-    if (await this.blobExists(desc.digest, { ...opts, scopes })) return 'exists';
-    await this.upload(desc, bytes, scopes, opts);
-    return 'pushed';
+    const { result, joined } = await this.client.blobWrite(this.blobKey(desc.digest), async (): Promise<BlobPushResult> => {
+      // One token for HEAD + POST + PUT: ask for pull,push from the start.
+      if (await this.blobExists(desc.digest, { ...opts, scopes })) return 'exists';
+      await this.upload(desc, bytes, scopes, opts);
+      return 'pushed';
+    });
+    return joined ? 'exists' : result;
+  }
+
+  /** The key of a blob write to this repository, for RegistryClient.blobWrite. */
+  private blobKey(digest: string): string {
+    return `${this.client.baseUrl(this.registry).host}/${this.name}@${digest}`;
   }
 
   private async upload(desc: Descriptor, bytes: Uint8Array, scopes: string[], opts: CallOptions): Promise<void> {
@@ -450,6 +459,17 @@ export class Repository {
     fromRepository: string,
     content: Uint8Array | (() => Promise<Uint8Array>),
     opts: CallOptions = {},
+  ): Promise<BlobMountResult> {
+    // A mount links the blob into this repository as an upload does: one write per blob and repository at a time.
+    const { result, joined } = await this.client.blobWrite(this.blobKey(desc.digest), () => this.mountOrUpload(desc, fromRepository, content, opts));
+    return joined ? 'exists' : result;
+  }
+
+  private async mountOrUpload(
+    desc: Descriptor,
+    fromRepository: string,
+    content: Uint8Array | (() => Promise<Uint8Array>),
+    opts: CallOptions,
   ): Promise<BlobMountResult> {
     const scopes = [...this.pushScopes(), repositoryScope(fromRepository, 'pull')];
     const getBytes = async (): Promise<Uint8Array> => {
