@@ -8,7 +8,8 @@ import { ZtocError } from '../errors.js';
 import { isValidDigest } from '../oci/digest.js';
 import { isDockerHub, parseRegistryReference } from '../oci/reference.js';
 import type { RegistryClient } from '../registry/client.js';
-import { Repository } from '../registry/repository.js';
+import { Registry } from '../registry/registry.js';
+import type { Repository } from '../registry/repository.js';
 import { limiter } from './limit.js';
 
 export interface RepoSpec {
@@ -200,14 +201,15 @@ export interface Selection {
 }
 
 export async function selectImages(o: SelectOptions): Promise<Selection> {
-  const repoOf = (name: string): Repository => new Repository(o.registry, name, { client: o.client });
+  const registry = new Registry(o.registry, { client: o.client });
+  const repoOf = (name: string): Repository => registry.repository(name);
   let specs: RepoSpec[];
   if (o.repos !== undefined) specs = o.repos;
   else {
     o.onProgress?.('listing the catalog');
     let names: string[];
     try {
-      names = await repoOf('').catalog({ pageSize: o.catalogPageSize ?? 1000, ...(o.signal ? { signal: o.signal } : {}) });
+      names = await registry.catalog({ pageSize: o.catalogPageSize ?? 1000, ...(o.signal ? { signal: o.signal } : {}) });
     } catch (err) {
       if (err instanceof ZtocError && ['REGISTRY_UNAUTHORIZED', 'REGISTRY_DENIED', 'REGISTRY_NOT_FOUND'].includes(err.code)) {
         throw new ZtocError('CATALOG_UNAVAILABLE', `${err.message}: this registry does not list its repositories to you; name the repositories instead`, {
