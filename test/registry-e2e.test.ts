@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { isZtocError } from '../src/errors.js';
 import { MediaType, type ImageManifest } from '../src/oci/types.js';
-import { RegistryClient, Repository, referrersTag } from '../src/registry/index.js';
+import { Registry, RegistryClient, Repository, referrersTag } from '../src/registry/index.js';
 import { blobOf, makeImage, makeReferrer, startRegistry, type RunningRegistry, type TestImage } from './helpers/registry.js';
 
 let reg: RunningRegistry;
@@ -103,10 +103,10 @@ describe('listing', () => {
     for (const n of names) await pushImage(repo(n), img, 'one');
     await repo('cat/a').pushManifest('two', img.manifest.bytes, img.manifest.desc.mediaType);
     assert.deepEqual((await repo('cat/a').listTags()).sort(), ['one', 'two']);
-    const all = await repo('cat/a').catalog({ pageSize: 2 });
+    const all = await new Registry(reg.host, { client }).catalog({ pageSize: 2 });
     for (const n of names) assert.ok(all.includes(n), n);
     assert.equal(new Set(all).size, all.length);
-    await assert.rejects(repo('cat/a').catalog({ pageSize: 1, maxPages: 2 }), (e: unknown) => isZtocError(e, 'REGISTRY_PROTOCOL'));
+    await assert.rejects(new Registry(reg.host, { client }).catalog({ pageSize: 1, maxPages: 2 }), (e: unknown) => isZtocError(e, 'REGISTRY_PROTOCOL'));
   });
 });
 

@@ -14,7 +14,7 @@ import { repositoryScope } from './auth.js';
 import { RegistryClient, type ClientOptions, type ReferrersCapability, type RegistryRequest } from './client.js';
 import { displayUrl, failedResponse, type RegistryResponseError } from './errors.js';
 import { nextLink } from './link.js';
-import { listAllPages, listCatalog, type ListOptions } from './listing.js';
+import { listAllPages, type ListOptions } from './listing.js';
 import {
   filterByArtifactType,
   referrersTag,
@@ -507,11 +507,6 @@ export class Repository {
     const first = this.url('tags/list', { n: String(opts.pageSize ?? 1000) });
     const target = { registry: this.registry, repository: this.name, scopes: this.pullScopes() };
     return listAllPages(this.client, target, first, 'tags', `list tags of ${this.registry}/${this.name}`, opts);
-  }
-
-  /** The registry's repository catalog (needs `registry:catalog:*`). Kept for callers; the catalog is Registry's. */
-  async catalog(opts: ListOptions & { last?: string } = {}): Promise<string[]> {
-    return listCatalog(this.client, this.registry, opts);
   }
 
   // --- referrers -----------------------------------------------------------------------------------------------
