@@ -4,7 +4,7 @@
 
 import { readFileChunks } from '../src/ztoc/source.js';
 import { buildZtoc } from '../src/ztoc/build.js';
-import { CheckpointInflater } from '../src/inflate/inflater.js';
+import { BlobBox, CheckpointInflater } from '../src/inflate/inflater.js';
 
 const [mode, layer, span] = process.argv.slice(2) as [string, string, string | undefined];
 const t0 = performance.now();
@@ -18,7 +18,7 @@ if (mode === 'inflate-only') {
       outBytes += o.length;
     });
   }
-  inf.end();
+  inf.end(new BlobBox());
 } else {
   const r = await buildZtoc(readFileChunks(layer), {
     spanSize: span === undefined ? undefined : Number(span),

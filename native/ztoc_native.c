@@ -11,12 +11,16 @@
  *
  * We include Node's zlib.h, link no zlib and do not define Z_PREFIX: the symbols bind to Node's
  * own copy at load time (see shared/docs/inflate-notes.md). All buffers are owned by JavaScript
- * except the checkpoint store; JS passes input and a reused output buffer on every call.
+ * except the checkpoint store; JS passes input and a reused output buffer on every call. The
+ * checkpoint store leaves the builder without a copy, through a blob box (see "Blob hand-over").
  *
  * Misuse is refused, never trusted: handles carry an N-API type tag (a reader handle passed to a
  * builder call throws), integer arguments are range-checked, and result arrays are addressed by
  * the named slots exported as `builderInfoSlots` / `readerInfoSlots`.
  */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* mremap */
+#endif
 #include <node_api.h>
 #include <zlib.h>
 #include <stdint.h>
@@ -24,6 +28,11 @@
 #include <string.h>
 #include <math.h>
 #include <stdio.h>
+#include <pthread.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 #include "fast_inflate.h"
 
 #define WINSIZE 32768
@@ -84,9 +93,11 @@ typedef struct {
   /* Output history preceding the current call's output: the last 32 KiB, oldest first. Starts as
      zeros, which is exactly SOCI's left zero-padding for checkpoints with out < 32768. */
   unsigned char ring[WINSIZE];
-  /* Packed checkpoints, header room included: [n:int32][span:int64] then n * CKPT_SIZE. */
+  /* Packed checkpoints, header room included: [n:int32][span:int64] then n * CKPT_SIZE. The blob
+     sits BLOB_FRONT bytes into its own memory (blob_mem), room the zTOC encoder writes into. */
   unsigned char *blob;
   size_t blob_len, blob_cap;
+  struct BlobMem { unsigned char *base; size_t size; } blob_mem;
   char msg[256];
 } Builder;
 
@@ -100,11 +111,79 @@ static void put_le32(unsigned char *p, int32_t v) {
   for (int i = 0; i < 4; i++) p[i] = (unsigned char)(u >> (8 * i));
 }
 
+/* ---- blob memory ------------------------------------------------------------------------------
+ * The blob grows by doubling, to tens of MB, and must exist once. On Linux it is an anonymous
+ * mapping: growing is mremap (no copy, and untouched capacity is never resident), and pages a move
+ * leaves behind are given back with madvise. Elsewhere it is plain realloc. */
+typedef struct BlobMem BlobMem;
+
+/* BLOB_FRONT: virtual room in front of the blob for the zTOC's head (span digests, tables: about
+   80 bytes per span), so that the encoder writes around the blob without moving it. */
+#define BLOB_FRONT ((size_t)256 * 1024)
+
+static size_t page_size(void) {
+#ifdef __linux__
+  return (size_t)sysconf(_SC_PAGESIZE);
+#else
+  return 4096;
+#endif
+}
+
+static int mem_resize(BlobMem *m, size_t size) {
+#ifdef __linux__
+  size_t pg = page_size();
+  size = (size + pg - 1) / pg * pg;
+  void *p = m->base == NULL ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                            : mremap(m->base, m->size, size, MREMAP_MAYMOVE);
+  if (p == MAP_FAILED) return ZT_ERR_MEM;
+#else
+  void *p = realloc(m->base, size);
+  if (p == NULL) return ZT_ERR_MEM;
+#endif
+  m->base = (unsigned char *)p;
+  m->size = size;
+  return ZT_OK;
+}
+
+static void mem_free(BlobMem *m) {
+  if (m->base == NULL) return;
+#ifdef __linux__
+  munmap(m->base, m->size);
+#else
+  free(m->base);
+#endif
+  m->base = NULL;
+  m->size = 0;
+}
+
+/* Gives back the whole pages inside [p, p + n): their bytes become zeros. */
+static void mem_release(unsigned char *p, size_t n) {
+#ifdef __linux__
+  uintptr_t pg = (uintptr_t)page_size();
+  uintptr_t lo = ((uintptr_t)p + pg - 1) / pg * pg, hi = ((uintptr_t)p + n) / pg * pg;
+  if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+#else
+  (void)p;
+  (void)n;
+#endif
+}
+
+/* Room for `need` blob bytes. */
+static int blob_reserve(Builder *b, size_t need) {
+  if (need <= b->blob_cap) return ZT_OK;
+  size_t cap = b->blob_cap ? b->blob_cap * 2 : HEADER_SIZE + 8 * (size_t)CKPT_SIZE;
+  while (cap < need) cap *= 2;
+  if (mem_resize(&b->blob_mem, BLOB_FRONT + cap) != ZT_OK) return ZT_ERR_MEM;
+  b->blob = b->blob_mem.base + BLOB_FRONT;
+  b->blob_cap = b->blob_mem.size - BLOB_FRONT;
+  return ZT_OK;
+}
+
 static void builder_finalize(napi_env env, void *data, void *hint) {
   Builder *b = (Builder *)data;
   if (b->ready) inflateEnd(&b->strm);
   free(b->fi);
-  free(b->blob);
+  mem_free(&b->blob_mem);
   free(b);
 }
 
@@ -119,14 +198,7 @@ static void ring_absorb(Builder *b, const unsigned char *out, size_t n) {
 }
 
 static int add_checkpoint(Builder *b, const unsigned char *out, size_t pos, int bits) {
-  if (b->blob_len + CKPT_SIZE > b->blob_cap) {
-    size_t cap = b->blob_cap ? b->blob_cap * 2 : HEADER_SIZE + 8 * (size_t)CKPT_SIZE;
-    while (cap < b->blob_len + CKPT_SIZE) cap *= 2;
-    unsigned char *nb = (unsigned char *)realloc(b->blob, cap);
-    if (!nb) return ZT_ERR_MEM;
-    b->blob = nb;
-    b->blob_cap = cap;
-  }
+  if (blob_reserve(b, b->blob_len + CKPT_SIZE) != ZT_OK) return ZT_ERR_MEM;
   unsigned char *p = b->blob + b->blob_len;
   put_le64(p, b->totin);
   put_le64(p + 8, b->totout);
@@ -501,30 +573,277 @@ static napi_value builder_checkpoints(napi_env env, napi_callback_info info) {
   return arr;
 }
 
-/* builderBlob(h) -> Buffer: the zinfo blob (soci-format.md §2.1), header filled in. Call once, at the end. */
-static napi_value builder_blob(napi_env env, napi_callback_info info) {
+/* ------------------------------------------------------------------------------------------ */
+/* Blob hand-over                                                                              */
+/*
+ * The builder runs on an inflate worker, the zTOC is encoded on the driver thread, and the blob
+ * (32 MB at 4 GB of layer) must exist once. Node marks external ArrayBuffers untransferable, so the
+ * memory can't travel in a postMessage; and a copy into a Buffer was the second copy. Instead:
+ *  - the driver creates a box (blobBoxCreate, an External it owns) and sends its id to the worker;
+ *  - builderBlob(h, id) moves the builder's memory into that box (a pointer, under a process-wide lock);
+ *  - blobBoxTake(box, before, after) gives the driver that same memory as an ArrayBuffer, grown to
+ *    leave room around the blob, into which the encoder writes the zTOC (blobBufferMoveDown settles it).
+ * Each blob is owned by exactly one of a builder, a box or a taken ArrayBuffer, and freed by its
+ * finalizer: a box collected unclaimed frees its content, and a builder whose box is gone keeps
+ * (then frees) its own. An id is only a name: a wrong one finds no box and throws.
+ */
+typedef struct Box {
+  double id;
+  int full;
+  BlobMem mem;
+  size_t off, len; /* the blob is mem.base[off, off + len) */
+  struct Box *next;
+} Box;
+
+/* A taken buffer: the ArrayBuffer over mem.base[0, size). */
+typedef struct Taken {
+  BlobMem mem;
+  size_t size;
+  struct Taken *next;
+} Taken;
+
+static const napi_type_tag BOX_TAG = {0x7a746f63426f7820ULL, 0x5a544f43b1d3e003ULL};
+static pthread_mutex_t handover_lock = PTHREAD_MUTEX_INITIALIZER;
+static Box *boxes;      /* every live box */
+static Taken *takens;   /* every live taken buffer */
+static double next_box_id = 1;
+
+static void box_finalize(napi_env env, void *data, void *hint) {
+  Box *x = (Box *)data;
+  pthread_mutex_lock(&handover_lock);
+  for (Box **pp = &boxes; *pp; pp = &(*pp)->next)
+    if (*pp == x) {
+      *pp = x->next;
+      break;
+    }
+  pthread_mutex_unlock(&handover_lock);
+  if (x->full) mem_free(&x->mem);
+  free(x);
+}
+
+static void taken_finalize(napi_env env, void *data, void *hint) {
+  Taken *t = (Taken *)hint;
+  pthread_mutex_lock(&handover_lock);
+  for (Taken **pp = &takens; *pp; pp = &(*pp)->next)
+    if (*pp == t) {
+      *pp = t->next;
+      break;
+    }
+  pthread_mutex_unlock(&handover_lock);
+  mem_free(&t->mem);
+  free(t);
+}
+
+/* blobBoxCreate() -> box handle */
+static napi_value blob_box_create(napi_env env, napi_callback_info info) {
+  Box *x = (Box *)calloc(1, sizeof(Box));
+  if (!x) {
+    napi_throw_error(env, "ZTOC_NATIVE", "out of memory");
+    return NULL;
+  }
+  pthread_mutex_lock(&handover_lock);
+  x->id = next_box_id++;
+  x->next = boxes;
+  boxes = x;
+  pthread_mutex_unlock(&handover_lock);
+  return make_handle(env, x, box_finalize, &BOX_TAG);
+}
+
+static Box *get_box(napi_env env, napi_value v) { return (Box *)get_tagged(env, v, &BOX_TAG, "blob box"); }
+
+/* blobBoxId(box) -> number: the name the builder (on any thread) delivers to. */
+static napi_value blob_box_id(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!get_args(env, info, 1, argv)) return NULL;
+  Box *x = get_box(env, argv[0]);
+  if (!x) return NULL;
+  napi_value r;
+  NAPI_CALL(env, napi_create_double(env, x->id, &r));
+  return r;
+}
+
+/* builderBlob(h, boxId) -> number: fills in the zinfo blob's header (soci-format.md §2.1) and moves
+   the blob into the box; returns its length. Once, at the end. */
+static napi_value builder_blob(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
   Builder *b = get_builder(env, argv[0]);
   if (!b) return NULL;
-  if (b->blob == NULL) {
-    b->blob = (unsigned char *)malloc(HEADER_SIZE);
-    if (!b->blob) {
-      napi_throw_error(env, "ZTOC_NATIVE", "out of memory");
-      return NULL;
-    }
-    b->blob_cap = HEADER_SIZE;
+  int64_t id;
+  if (!get_int(env, argv[1], "boxId", 1, MAX_SAFE_INT, &id)) return NULL;
+  if (b->blob_len == 0) {
+    napi_throw_error(env, "ZTOC_NATIVE", "the blob was already handed over");
+    return NULL;
+  }
+  if (blob_reserve(b, HEADER_SIZE) != ZT_OK) {
+    napi_throw_error(env, "ZTOC_NATIVE", "out of memory");
+    return NULL;
   }
   put_le32(b->blob, (int32_t)b->ncheckpoints);
   put_le64(b->blob + 4, b->span);
-  napi_value buf;
-  void *copy;
-  NAPI_CALL(env, napi_create_buffer_copy(env, b->blob_len, b->blob, &copy, &buf));
-  /* The blob is handed over once, at the end: release our copy now (it can be tens of MB). */
-  free(b->blob);
+  size_t len = b->blob_len;
+  int state = 0; /* 0 delivered, 1 no such box, 2 box full */
+  pthread_mutex_lock(&handover_lock);
+  Box *x = boxes;
+  while (x && x->id != (double)id) x = x->next;
+  if (x == NULL) state = 1;
+  else if (x->full) state = 2;
+  else {
+    x->mem = b->blob_mem;
+    x->off = BLOB_FRONT;
+    x->len = len;
+    x->full = 1;
+  }
+  pthread_mutex_unlock(&handover_lock);
+  if (state != 0) {
+    napi_throw_error(env, "ZTOC_NATIVE", state == 1 ? "no blob box with this id (its owner is gone)" : "the blob box is already full");
+    return NULL;
+  }
+  b->blob_mem.base = NULL;
+  b->blob_mem.size = 0;
   b->blob = NULL;
   b->blob_len = b->blob_cap = 0;
-  return buf;
+  napi_value r;
+  NAPI_CALL(env, napi_create_double(env, (double)len, &r));
+  return r;
+}
+
+/* blobBoxTake(box, before, after) -> Uint8Array: the blob, a view into its own memory, which is
+   grown so that at least `before` bytes precede the view and exactly `after` follow it in the
+   view's ArrayBuffer. Those bytes are uninitialised. The box is empty afterwards. */
+static napi_value blob_box_take(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  Box *x = get_box(env, argv[0]);
+  if (!x) return NULL;
+  int64_t before, after;
+  if (!get_int(env, argv[1], "before", 0, MAX_SAFE_INT, &before) || !get_int(env, argv[2], "after", 0, MAX_SAFE_INT, &after)) return NULL;
+  pthread_mutex_lock(&handover_lock);
+  int full = x->full;
+  BlobMem mem = x->mem;
+  size_t off = x->off, len = x->len;
+  x->full = 0;
+  x->mem.base = NULL;
+  x->mem.size = 0;
+  pthread_mutex_unlock(&handover_lock);
+  if (!full) {
+    napi_throw_error(env, "ZTOC_NATIVE", "the blob box is empty");
+    return NULL;
+  }
+  Taken *t = (Taken *)calloc(1, sizeof(Taken));
+  size_t at = off < (size_t)before ? (size_t)before : off;
+  size_t size = at + len + (size_t)after;
+  if (t == NULL || (size > mem.size && mem_resize(&mem, size) != ZT_OK)) {
+    free(t);
+    mem_free(&mem);
+    napi_throw_error(env, "ZTOC_NATIVE", "out of memory");
+    return NULL;
+  }
+  /* Not enough room in front (a layer of many spans): move the blob up, once. */
+  if (at != off) memmove(mem.base + at, mem.base + off, len);
+  t->mem = mem;
+  t->size = size;
+  napi_value ab, view;
+  if (napi_create_external_arraybuffer(env, mem.base, size, taken_finalize, t, &ab) != napi_ok) {
+    mem_free(&mem);
+    free(t);
+    napi_throw_error(env, "ZTOC_NATIVE", "N-API call failed: napi_create_external_arraybuffer");
+    return NULL;
+  }
+  pthread_mutex_lock(&handover_lock);
+  t->next = takens;
+  takens = t;
+  pthread_mutex_unlock(&handover_lock);
+  NAPI_CALL(env, napi_create_typedarray(env, napi_uint8_array, len, ab, at, &view));
+  return view;
+}
+
+/* blobBoxDrop(box): frees what the box holds (a build that failed after the hand-over). */
+static napi_value blob_box_drop(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  Box *x = get_box(env, argv[0]);
+  if (!x) return NULL;
+  pthread_mutex_lock(&handover_lock);
+  BlobMem mem = x->mem;
+  int full = x->full;
+  x->full = 0;
+  x->mem.base = NULL;
+  x->mem.size = 0;
+  pthread_mutex_unlock(&handover_lock);
+  if (full) mem_free(&mem);
+  napi_value r;
+  NAPI_CALL(env, napi_get_undefined(env, &r));
+  return r;
+}
+
+/* The taken buffer a Uint8Array views, or NULL (and a TypeError unless quiet). */
+static Taken *get_taken(napi_env env, napi_value v, int quiet) {
+  napi_typedarray_type ty;
+  size_t len, off, ablen = 0;
+  void *data, *abdata = NULL;
+  napi_value ab;
+  bool is_ta = false;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta || napi_get_typedarray_info(env, v, &ty, &len, &data, &ab, &off) != napi_ok ||
+      ty != napi_uint8_array) {
+    napi_throw_type_error(env, "ZTOC_NATIVE_ARG", "expected a Uint8Array");
+    return NULL;
+  }
+  if (napi_get_arraybuffer_info(env, ab, &abdata, &ablen) != napi_ok) {
+    napi_throw_error(env, "ZTOC_NATIVE", "N-API call failed: napi_get_arraybuffer_info");
+    return NULL;
+  }
+  Taken *t;
+  pthread_mutex_lock(&handover_lock);
+  for (t = takens; t; t = t->next)
+    if (t->mem.base == abdata && t->size == ablen) break;
+  pthread_mutex_unlock(&handover_lock);
+  if (t == NULL && !quiet) napi_throw_type_error(env, "ZTOC_NATIVE_ARG", "expected a view of a taken checkpoint blob");
+  return t;
+}
+
+/* blobBufferMoveDown(view, from, to, length): within the ArrayBuffer of a taken blob, moves bytes
+   [from, from + length) down to `to`, and gives back the pages it leaves (which read as zeros). */
+static napi_value blob_buffer_move_down(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!get_args(env, info, 4, argv)) return NULL;
+  Taken *t = get_taken(env, argv[0], 0);
+  if (!t) return NULL;
+  int64_t from, to, length;
+  if (!get_int(env, argv[1], "from", 0, (double)t->size, &from) || !get_int(env, argv[2], "to", 0, (double)from, &to) ||
+      !get_int(env, argv[3], "length", 0, (double)(t->size - (size_t)from), &length))
+    return NULL;
+  unsigned char *p = t->mem.base;
+  /* In 1 MiB steps, giving back each step's source pages that the destination doesn't cover: the
+     bytes are never resident twice, beyond one step and the overlap of source and destination. */
+  const size_t step = (size_t)1 << 20, pg = page_size();
+  size_t freed = (size_t)(to + length) > (size_t)from ? (size_t)(to + length) : (size_t)from;
+  for (size_t done = 0; done < (size_t)length;) {
+    size_t n = (size_t)length - done < step ? (size_t)length - done : step;
+    memmove(p + to + done, p + from + done, n);
+    done += n;
+    /* The mapping's last page is ours whole: past the buffer's end too. */
+    size_t hi = (size_t)from + done == t->size ? t->mem.size : (size_t)from + done;
+    if (hi > freed) {
+      mem_release(p + freed, hi - freed);
+      if (hi / pg * pg > freed) freed = hi / pg * pg;
+    }
+  }
+  napi_value r;
+  NAPI_CALL(env, napi_get_undefined(env, &r));
+  return r;
+}
+
+/* blobBufferOwns(view) -> boolean: whether the view lies in a taken blob's memory (tests). */
+static napi_value blob_buffer_owns(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  Taken *t = get_taken(env, argv[0], 1);
+  bool pending = false;
+  if (t == NULL && (napi_is_exception_pending(env, &pending) != napi_ok || pending)) return NULL;
+  napi_value r;
+  NAPI_CALL(env, napi_get_boolean(env, t != NULL, &r));
+  return r;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -702,6 +1021,12 @@ static napi_value init(napi_env env, napi_value exports) {
       {"builderState", NULL, builder_state, NULL, NULL, NULL, napi_default, NULL},
       {"builderCheckpoints", NULL, builder_checkpoints, NULL, NULL, NULL, napi_default, NULL},
       {"builderBlob", NULL, builder_blob, NULL, NULL, NULL, napi_default, NULL},
+      {"blobBoxCreate", NULL, blob_box_create, NULL, NULL, NULL, napi_default, NULL},
+      {"blobBoxId", NULL, blob_box_id, NULL, NULL, NULL, napi_default, NULL},
+      {"blobBoxTake", NULL, blob_box_take, NULL, NULL, NULL, napi_default, NULL},
+      {"blobBoxDrop", NULL, blob_box_drop, NULL, NULL, NULL, napi_default, NULL},
+      {"blobBufferMoveDown", NULL, blob_buffer_move_down, NULL, NULL, NULL, napi_default, NULL},
+      {"blobBufferOwns", NULL, blob_buffer_owns, NULL, NULL, NULL, napi_default, NULL},
       {"readerCreate", NULL, reader_create, NULL, NULL, NULL, napi_default, NULL},
       {"readerInflate", NULL, reader_inflate, NULL, NULL, NULL, napi_default, NULL},
       {"readerMessage", NULL, reader_message, NULL, NULL, NULL, napi_default, NULL},

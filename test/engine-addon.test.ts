@@ -40,7 +40,7 @@ test('type-tagged handles: a reader handle is refused by every builder call, and
   assert.throws(() => n.builderMessage(asBuilder(reader)), typeErr(/builder handle/));
   assert.throws(() => n.builderState(asBuilder(reader)), typeErr(/builder handle/));
   assert.throws(() => n.builderCheckpoints(asBuilder(reader), 0), typeErr(/builder handle/));
-  assert.throws(() => n.builderBlob(asBuilder(reader)), typeErr(/builder handle/));
+  assert.throws(() => n.builderBlob(asBuilder(reader), 1), typeErr(/builder handle/));
   assert.throws(() => n.readerInflate(asReader(builder), input, 0, out, 0, new Float64Array(READER_INFO_SLOTS)), typeErr(/expected a reader handle/));
   assert.throws(() => n.readerMessage(asReader(builder)), typeErr(/reader handle/));
   for (const bogus of [{}, null, undefined, 42, 'builder', new Uint8Array(8)]) {

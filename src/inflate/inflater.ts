@@ -1,16 +1,42 @@
 // Owns the TypeScript face of the checkpointed inflater: feed compressed chunks in order, get
 // decompressed pieces through a callback (views into one reused output buffer), and learn the
 // SOCI checkpoints as they are found. Maps inflate failures to typed errors with the compressed
-// offset. Both engines (zlib, fast) report zlib's messages, so one mapping serves both.
+// offset. Both engines (zlib, fast) report zlib's messages, so one mapping serves both. At the end
+// the checkpoint blob moves, uncopied, into a BlobBox owned by the thread that encodes the zTOC.
 
 import { ZtocError, type ZtocErrorCode } from '../errors.js';
-import { BuilderInfo, BUILDER_INFO_SLOTS, engineId, native, NativeStatus, resolveEngine, type BuilderHandle, type Engine, type EngineChoice } from './native.js';
+import { BuilderInfo, BUILDER_INFO_SLOTS, engineId, native, NativeStatus, resolveEngine, type BlobBoxHandle, type BuilderHandle, type Engine, type EngineChoice } from './native.js';
 
 export const DEFAULT_OUTPUT_SIZE = 1 << 20;
 
+/**
+ * Where a finished inflater's zinfo blob (soci-format.md §2.1) goes, created by the thread that will
+ * encode the zTOC: an inflater on any thread delivers into it by `id`, and `take` returns that same
+ * memory, never a copy, with room around it for the zTOC (native/ztoc_native.c, "Blob hand-over").
+ */
+export class BlobBox {
+  private readonly h: BlobBoxHandle = native().blobBoxCreate();
+  readonly id: number = native().blobBoxId(this.h);
+
+  /** The blob as a view whose ArrayBuffer has ≥ `before` bytes in front of it and exactly `after` behind it. Once. */
+  take(before = 0, after = 0): Uint8Array {
+    return native().blobBoxTake(this.h, before, after);
+  }
+
+  /** buf.buffer's bytes [from, from+length) moved down to `to`; the pages left behind are given back. */
+  moveDown(buf: Uint8Array, from: number, to: number, length: number): void {
+    native().blobBufferMoveDown(buf, from, to, length);
+  }
+
+  /** Frees an untaken blob now rather than at the box's collection. */
+  drop(): void {
+    native().blobBoxDrop(this.h);
+  }
+}
+
 export interface InflaterEnd {
-  /** The zinfo blob (soci-format.md §2.1); header-only when checkpoints are off. */
-  blob: Buffer;
+  /** Bytes of the zinfo blob delivered to the box (header-only when checkpoints are off). */
+  blobLength: number;
   totalIn: number;
   totalOut: number;
   members: number;
@@ -82,8 +108,11 @@ export class CheckpointInflater {
     return arr;
   }
 
-  /** Completes the stream: it must have ended exactly at the end of a gzip member. */
-  end(): InflaterEnd {
+  /**
+   * Completes the stream: it must have ended exactly at the end of a gzip member. The blob goes to
+   * `box` (or the box with that id, made on another thread).
+   */
+  end(box: BlobBox | number): InflaterEnd {
     this.ended = true;
     const { memberEnded, members, started, totalIn, totalOut, checkpoints } = native().builderState(this.h);
     if (!started) throw new ZtocError('LAYER_EMPTY', 'layer is empty (0 bytes)', { offset: 0 });
@@ -94,7 +123,8 @@ export class CheckpointInflater {
         { offset: totalIn },
       );
     }
-    return { blob: native().builderBlob(this.h), totalIn, totalOut, members, checkpoints, engine: this.engine };
+    const blobLength = native().builderBlob(this.h, typeof box === 'number' ? box : box.id);
+    return { blobLength, totalIn, totalOut, members, checkpoints, engine: this.engine };
   }
 
   private error(status: number, msg: string): ZtocError {

@@ -13,6 +13,7 @@ import { ZtocError } from '../errors.js';
 /** Opaque handles owned by the addon (type-tagged there: passing one kind for the other throws). */
 export type BuilderHandle = { readonly __brand: 'builder' };
 export type ReaderHandle = { readonly __brand: 'reader' };
+export type BlobBoxHandle = { readonly __brand: 'blobBox' };
 
 /** Inflate engines of the builder: zlib (Z_BLOCK, the fallback and oracle) or ztoc's own decoder. */
 export type Engine = 'fast' | 'zlib';
@@ -42,7 +43,18 @@ export interface NativeAddon {
   builderMessage(h: BuilderHandle): string;
   builderState(h: BuilderHandle): BuilderState;
   builderCheckpoints(h: BuilderHandle, from: number): Float64Array;
-  builderBlob(h: BuilderHandle): Buffer;
+  /** Moves the finished zinfo blob into the box with this id (on any thread); returns its length. */
+  builderBlob(h: BuilderHandle, boxId: number): number;
+  blobBoxCreate(): BlobBoxHandle;
+  blobBoxId(box: BlobBoxHandle): number;
+  /** The blob, a view of its own memory with ≥ before bytes in front and exactly `after` behind it in its ArrayBuffer. */
+  blobBoxTake(box: BlobBoxHandle, before: number, after: number): Uint8Array;
+  /** Frees what the box holds. */
+  blobBoxDrop(box: BlobBoxHandle): void;
+  /** copyWithin inside a taken blob's ArrayBuffer, giving back the pages it leaves. */
+  blobBufferMoveDown(view: Uint8Array, from: number, to: number, length: number): void;
+  /** Whether the view lies in a taken blob's memory. */
+  blobBufferOwns(view: Uint8Array): boolean;
   readerCreate(bits: number, firstByte: number, window: Uint8Array): ReaderHandle;
   readerInflate(
     h: ReaderHandle,

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Worker } from 'node:worker_threads';
 import { ZtocError } from '../errors.js';
-import { CheckpointInflater, DEFAULT_OUTPUT_SIZE } from '../inflate/inflater.js';
+import { BlobBox, CheckpointInflater, DEFAULT_OUTPUT_SIZE } from '../inflate/inflater.js';
 import { resolveEngine, type Engine, type EngineChoice } from '../inflate/native.js';
 import { decodeZtoc } from './decode.js';
 import { TocAssembler, type InflateSummary, type LayerKind } from './engine.js';
@@ -86,7 +86,7 @@ interface Events {
 
 const NONE: Float64Array = new Float64Array(0);
 
-function inlineInflate(slots: Uint8Array[], spanSize: number, engine: Engine, ev: Events): Inflate {
+function inlineInflate(slots: Uint8Array[], spanSize: number, engine: Engine, box: BlobBox, ev: Events): Inflate {
   const inflater = new CheckpointInflater(spanSize, true, DEFAULT_OUTPUT_SIZE, engine);
   let failed = false;
   return {
@@ -106,8 +106,8 @@ function inlineInflate(slots: Uint8Array[], spanSize: number, engine: Engine, ev
     end() {
       if (failed) return;
       try {
-        const e = inflater.end();
-        ev.done({ blob: e.blob, inflatedSize: e.totalOut, members: e.members, engine: e.engine });
+        const e = inflater.end(box);
+        ev.done({ blob: box, inflatedSize: e.totalOut, members: e.members, engine: e.engine });
       } catch (err) {
         ev.error(err);
       }
@@ -116,7 +116,7 @@ function inlineInflate(slots: Uint8Array[], spanSize: number, engine: Engine, ev
   };
 }
 
-function workerInflate(worker: Worker, pool: WorkerPool, inputs: SharedArrayBuffer[], spanSize: number, engine: Engine, ev: Events): Inflate {
+function workerInflate(worker: Worker, pool: WorkerPool, inputs: SharedArrayBuffer[], spanSize: number, engine: Engine, box: BlobBox, ev: Events): Inflate {
   const post = (m: ToWorker): void => worker.postMessage(m);
   const outputs = Array.from({ length: OUTPUTS }, () => new SharedArrayBuffer(OUTPUT_SIZE));
   const outViews = outputs.map((b) => new Uint8Array(b));
@@ -129,16 +129,18 @@ function workerInflate(worker: Worker, pool: WorkerPool, inputs: SharedArrayBuff
         ev.output(outViews[m.slot]!.subarray(0, m.length));
         post({ type: 'output', slot: m.slot });
         break;
-      case 'done':
-        ev.done(m.summary);
+      case 'done': {
+        const { inflatedSize, members, engine } = m.summary;
+        ev.done({ blob: box, inflatedSize, members, engine });
         break;
+      }
       case 'error':
         ev.error(deserializeError(m.error));
         break;
     }
   });
   worker.on('error', (err) => ev.error(new ZtocError('INTERNAL', `inflate worker failed: ${err.message}`, { cause: err })));
-  post({ type: 'init', spanSize, engine, inputs, outputs });
+  post({ type: 'init', spanSize, engine, inputs, outputs, blobBox: box.id });
   return {
     send: (slot, length, start) => post({ type: 'chunk', slot, length, start }),
     end: () => post({ type: 'end' }),
@@ -333,12 +335,14 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
   };
 
   const pool = opts.pool ?? sharedPool();
+  // The checkpoint blob is delivered here by the inflater and taken by the encoder (it exists once).
+  const box = new BlobBox();
   const start = async (k: LayerKind): Promise<void> => {
     if (k === 'tar' && spanSize === 0) throw new ZtocError('INVALID_ARGUMENT', 'span size 0 is not allowed for uncompressed layers');
     assembler = new TocAssembler(k, spanSize);
     if (k === 'tar') inflate = tarPassthrough(slots, spans, spanSize, events);
-    else if (opts.thread === 'inline') inflate = inlineInflate(slots, spanSize, engine, events);
-    else inflate = workerInflate(await pool.acquire(), pool, shared, spanSize, engine, events);
+    else if (opts.thread === 'inline') inflate = inlineInflate(slots, spanSize, engine, box, events);
+    else inflate = workerInflate(await pool.acquire(), pool, shared, spanSize, engine, box, events);
   };
   let head: Uint8Array | undefined;
   let broken = false;
@@ -404,6 +408,7 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
     throw ZtocError.withLayer(err, opts.layer ?? 'layer');
   } finally {
     inflate?.release(broken);
+    box.drop(); // a blob the encoder didn't take (a failure after the inflate) is freed now
   }
 }
 

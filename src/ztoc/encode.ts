@@ -4,13 +4,26 @@
 // needs and made cheap for ~100k entries (no BigInt per int64, latin1 strings written straight
 // into the buffer, one allocation sized up front); each step mirrors the flatbuffers Builder call
 // it replaces, and the golden tests hold it to SOCI's bytes. The tiny TarZinfo uses the library.
+// A build's checkpoint blob is not copied: the zTOC is written around it, in its own memory.
 
 import * as flatbuffers from 'flatbuffers';
+import { ZtocError } from '../errors.js';
 import { EntryLog, LOG_FIXED } from './entry-log.js';
 import type { Ztoc } from './model.js';
 
-/** A zTOC without its entries, which come from an EntryLog. */
-export type ZtocHead = Omit<Ztoc, 'entries'>;
+/**
+ * Checkpoint bytes the zTOC is written around instead of copied (a build's blob: 32 MB at 4 GB of
+ * layer, which must exist once). `take` returns them as a view whose ArrayBuffer has at least
+ * `before` bytes in front of it and exactly `after` behind it (their content is undefined);
+ * `moveDown` is copyWithin inside that ArrayBuffer, and may give back the memory it leaves.
+ */
+export interface InPlaceBlob {
+  take(before: number, after: number): Uint8Array;
+  moveDown(buf: Uint8Array, from: number, to: number, length: number): void;
+}
+
+/** A zTOC without its entries, which come from an EntryLog; the checkpoints may be an InPlaceBlob. */
+export type ZtocHead = Omit<Ztoc, 'entries' | 'checkpoints'> & { checkpoints: Uint8Array | InPlaceBlob };
 
 const GZIP = 1;
 const UNCOMPRESSED = 2;
@@ -22,6 +35,10 @@ class FbWriter {
   private dv: DataView;
   private cap: number;
   private space: number;
+  /** Nothing is written below this index without growing (the blob lies below it). */
+  private floor = 0;
+  /** The buffer was replaced by a bigger one. */
+  grew = false;
   private minalign = 1;
   private readonly vt = new Int32Array(16);
   private vtInUse = 0;
@@ -30,11 +47,23 @@ class FbWriter {
   private readonly vtables: number[] = [];
   private lastShared = 0;
 
-  constructor(size: number) {
-    this.buf = Buffer.alloc(size);
+  /** A fresh zeroed buffer of `size` bytes, or the bytes [floor, end) of `into` (written from the end down). */
+  constructor(size: number, into?: { buffer: ArrayBufferLike; floor: number }) {
+    this.buf = into === undefined ? Buffer.alloc(size) : Buffer.from(into.buffer, 0, size);
     this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, size);
     this.cap = size;
     this.space = size;
+    this.floor = into?.floor ?? 0;
+  }
+
+  /**
+   * What is written so far now ends at `end` (the caller moved those bytes there, inside this buffer;
+   * offsets count from the end, so nothing in them changes), and may grow down to index 0.
+   */
+  endAt(end: number): void {
+    this.space = end - this.offset();
+    this.cap = end;
+    this.floor = 0;
   }
 
   offset(): number {
@@ -45,18 +74,20 @@ class FbWriter {
   prep(size: number, additional: number): void {
     if (size > this.minalign) this.minalign = size;
     const align = -(this.cap - this.space + additional) & (size - 1);
-    if (this.space < align + size + additional) this.grow(align + size + additional);
+    if (this.space - this.floor < align + size + additional) this.grow(align + size + additional);
     // Explicit zeros: a shared vtable's bytes were written here and then dropped.
     for (let i = 0; i < align; i++) this.buf[--this.space] = 0;
   }
 
   private grow(need: number): void {
-    let cap = this.cap;
+    let cap = Math.max(this.cap, 64);
     while (cap - this.offset() < need) cap *= 2;
     const nb = Buffer.alloc(cap);
-    nb.set(this.buf.subarray(this.space), cap - this.offset());
-    this.space += cap - this.cap;
+    nb.set(this.buf.subarray(this.space, this.cap), cap - this.offset());
+    this.space = cap - this.offset();
     this.cap = cap;
+    this.floor = 0;
+    this.grew = true;
     this.buf = nb;
     this.dv = new DataView(nb.buffer, nb.byteOffset, cap);
   }
@@ -77,7 +108,7 @@ class FbWriter {
    */
   private startString(n: number): number {
     // addInt8(0) (its prep(1, 0) never pads), then startVector's prep(4, n).
-    if (this.space < n + 8) this.grow(n + 8);
+    if (this.space - this.floor < n + 8) this.grow(n + 8);
     this.buf[--this.space] = 0;
     const align = -(this.cap - this.space + n) & 3;
     for (let i = 0; i < align; i++) this.buf[--this.space] = 0;
@@ -113,6 +144,15 @@ class FbWriter {
     this.space -= v.length;
     this.buf.set(v, this.space);
     this.writeInt32(v.length);
+    return this.offset();
+  }
+
+  /** Builder.createByteVector of the n bytes already at buf[at, at + n), which must be where the vector's bytes go. */
+  bytesInPlace(at: number, n: number): number {
+    this.prep(4, n);
+    if (this.space - n !== at) throw new ZtocError('INTERNAL', `zTOC encoder: the checkpoints are at ${at}, their vector at ${this.space - n}`);
+    this.space = at;
+    this.writeInt32(n);
     return this.offset();
   }
 
@@ -171,7 +211,7 @@ class FbWriter {
     const trimmed = i + 1;
     const len = (trimmed + 2) * 2;
     // The addInt16 calls of the vtable: the offset is 4-aligned here, so none of them pads.
-    if (this.space < len) this.grow(len);
+    if (this.space - this.floor < len) this.grow(len);
     if (this.minalign < 2) this.minalign = 2;
     const dv = this.dv;
     for (; i >= 0; i--) dv.setInt16((this.space -= 2), this.vt[i] !== 0 ? vtableloc - this.vt[i]! : 0, true);
@@ -215,7 +255,7 @@ class FbWriter {
   finish(root: number): Uint8Array {
     this.prep(this.minalign, 4);
     this.addOffset(root);
-    return this.buf.subarray(this.space);
+    return this.buf.subarray(this.space, this.cap);
   }
 }
 
@@ -283,15 +323,55 @@ export function encodeZtoc(z: Ztoc, sizeHint?: number): Uint8Array {
   return encodeZtocFrom(z, EntryLog.from(z.entries), sizeHint);
 }
 
-/** encodeZtoc with the entries taken from a log (the build's path: no entry objects kept). */
+/**
+ * encodeZtoc with the entries taken from a log (the build's path: no entry objects kept). With an
+ * InPlaceBlob the zTOC is written into the blob's own memory around it: `sizeHint` then replaces
+ * the room reserved behind the blob (tests pass a tiny one to exercise the copying fallback).
+ */
 export function encodeZtocFrom(z: ZtocHead, log: EntryLog, sizeHint?: number): Uint8Array {
   const n = log.count;
-  // Bound: each logged string grows by at most 4 (NUL + padding), plus tables and vtables.
-  const size = 1024 + 3 * (z.version.length + z.buildToolIdentifier.length) + z.checkpoints.length + 80 * z.spanDigests.length + log.bytes + 200 * n + 48 * log.xattrs;
-  const w = new FbWriter(sizeHint ?? size);
+  const cp = z.checkpoints;
+  // Upper bounds: the head (span digests and the tables in front of the checkpoints) and, for a fresh
+  // buffer, the tail (each logged string grows by at most 4 (NUL + padding), plus tables and vtables).
+  const head = 1024 + z.spanDigests.reduce((a, d) => a + Buffer.byteLength(d) + 12, 0);
+  const strings = 1024 + 3 * (z.version.length + z.buildToolIdentifier.length) + log.bytes;
+  if (cp instanceof Uint8Array) {
+    const w = new FbWriter(sizeHint ?? head + strings + cp.length + 200 * n + 48 * log.xattrs);
+    const tail = writeTail(w, z, log);
+    return writeHead(w, z, tail, w.bytes(cp));
+  }
+  // In place. The room behind the blob is what the tail typically takes (SOCI's layers: 9-33 bytes
+  // per entry beyond the log), not its bound: the tail is written at the room's end and then moved
+  // down against the blob, and the room it doesn't use would be touched memory. A tail that doesn't
+  // fit grows into a fresh buffer, and the blob is copied after all.
+  const after = sizeHint ?? strings + 48 * n + 48 * log.xattrs;
+  const blob = cp.take(head, after + 3);
+  const at = blob.byteOffset;
+  const end = at + blob.length + after + 3;
+  const w = new FbWriter(end, { buffer: blob.buffer, floor: at + blob.length + 3 });
+  const tail = writeTail(w, z, log);
+  if (w.grew) return writeHead(w, z, tail, w.bytes(blob));
+  // The tail ends at `end`; flatbuffers wants it right behind the blob and its padding.
+  const t = w.offset();
+  const pad = -(t + blob.length) & 3;
+  const tailAt = at + blob.length + pad;
+  if (tailAt + t !== end) cp.moveDown(blob, end - t, tailAt, t);
+  w.endAt(tailAt + t);
+  return writeHead(w, z, tail, w.bytesInPlace(at, blob.length));
+}
+
+/** Offsets of what writeTail wrote that the root table points at. */
+interface Tail {
+  version: number;
+  tool: number;
+  toc: number;
+}
+
+/** What SOCI writes before the checkpoints: the strings, the entries last to first, the TOC table. */
+function writeTail(w: FbWriter, z: ZtocHead, log: EntryLog): Tail {
+  const n = log.count;
   const version = w.string(z.version);
   const tool = w.string(z.buildToolIdentifier);
-
   const metas = new Int32Array(n);
   const xoffs: number[] = [];
   let i = n;
@@ -301,9 +381,11 @@ export function encodeZtocFrom(z: ZtocHead, log: EntryLog, sizeHint?: number): U
   const metaVec = w.offsetVector(metas, n);
   w.startObject(1);
   w.fieldOffset(0, metaVec);
-  const toc = w.endObject();
+  return { version, tool, toc: w.endObject() };
+}
 
-  const checkpoints = w.bytes(z.checkpoints);
+/** What SOCI writes after the checkpoints (at `checkpoints`): the span digests and the tables. */
+function writeHead(w: FbWriter, z: ZtocHead, tail: Tail, checkpoints: number): Uint8Array {
   const digestOffs = z.spanDigests.map((d) => w.string(d));
   const digests = w.offsetVector(digestOffs, digestOffs.length);
 
@@ -315,9 +397,9 @@ export function encodeZtocFrom(z: ZtocHead, log: EntryLog, sizeHint?: number): U
   const info = w.endObject();
 
   w.startObject(6);
-  w.fieldOffset(0, version);
-  w.fieldOffset(1, tool);
-  w.fieldOffset(4, toc);
+  w.fieldOffset(0, tail.version);
+  w.fieldOffset(1, tail.tool);
+  w.fieldOffset(4, tail.toc);
   w.fieldInt64(2, z.compressedArchiveSize);
   w.fieldInt64(3, z.uncompressedArchiveSize);
   w.fieldOffset(5, info);

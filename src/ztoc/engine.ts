@@ -5,7 +5,7 @@
 import type { Engine } from '../inflate/native.js';
 import { TarScanner } from '../tar/scanner.js';
 import { SociReadableCheck } from '../tar/soci-rules.js';
-import { encodeTarZinfo, encodeZtocFrom, type ZtocHead } from './encode.js';
+import { encodeTarZinfo, encodeZtocFrom, type InPlaceBlob, type ZtocHead } from './encode.js';
 import { EntryLog } from './entry-log.js';
 import { ZTOC_VERSION } from './model.js';
 
@@ -13,8 +13,8 @@ export type LayerKind = 'gzip' | 'tar';
 
 /** What the inflater reports when the stream ended cleanly. */
 export interface InflateSummary {
-  /** gzip: the zinfo blob; tar: unused. */
-  blob: Uint8Array;
+  /** gzip: the zinfo blob, which the zTOC is written around (never copied); tar: unused. */
+  blob: InPlaceBlob;
   inflatedSize: number;
   members: number;
   /** The inflate engine that ran. */

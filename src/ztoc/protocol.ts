@@ -3,6 +3,8 @@
 // SharedArrayBuffer slots, not transfers: detaching transferred ArrayBuffers stalled the worker for
 // milliseconds per message whenever the driver's heap was being swept (measured: ~0.6 ms per
 // message, a quarter of the inflate time), while a small message naming a slot costs ~10 µs.
+// The checkpoint blob doesn't travel in a message either: the worker moves it into the driver's
+// blob box (named by id in `init`), and `done` only says how long it is.
 
 import { ZtocError, type ZtocErrorCode } from '../errors.js';
 import type { Engine } from '../inflate/native.js';
@@ -10,12 +12,15 @@ import type { InflateSummary } from './engine.js';
 
 export type ToWorker =
   /** Input and output slots are views over SharedArrayBuffers owned by the driver. */
-  | { type: 'init'; spanSize: number; engine: Engine; inputs: SharedArrayBuffer[]; outputs: SharedArrayBuffer[] }
+  | { type: 'init'; spanSize: number; engine: Engine; inputs: SharedArrayBuffer[]; outputs: SharedArrayBuffer[]; blobBox: number }
   /** Input slot `slot` holds `length` compressed bytes starting at layer offset `start`. */
   | { type: 'chunk'; slot: number; length: number; start: number }
   /** Output slot `slot` was scanned and may be refilled. */
   | { type: 'output'; slot: number }
   | { type: 'end' };
+
+/** The end of a layer as the worker reports it: the blob itself is in the driver's box by now. */
+export type WorkerSummary = Omit<InflateSummary, 'blob'> & { blobLength: number };
 
 export interface SerializedError {
   code: ZtocErrorCode;
@@ -30,7 +35,7 @@ export type FromWorker =
   | { type: 'chunk'; slot: number; length: number; start: number; checkpoints: Float64Array }
   /** Output slot `slot` holds `length` uncompressed bytes, the next in order. */
   | { type: 'output'; slot: number; length: number }
-  | { type: 'done'; summary: InflateSummary }
+  | { type: 'done'; summary: WorkerSummary }
   | { type: 'error'; error: SerializedError };
 
 export function serializeError(err: unknown): SerializedError {
