@@ -789,13 +789,14 @@ static Taken *get_taken(napi_env env, napi_value v, int quiet) {
     napi_throw_type_error(env, "ZTOC_NATIVE_ARG", "expected a Uint8Array");
     return NULL;
   }
-  if (napi_get_arraybuffer_info(env, ab, &abdata, &ablen) != napi_ok) {
+  bool is_ab = false; /* a view of a SharedArrayBuffer is none of ours */
+  if (napi_is_arraybuffer(env, ab, &is_ab) != napi_ok || (is_ab && napi_get_arraybuffer_info(env, ab, &abdata, &ablen) != napi_ok)) {
     napi_throw_error(env, "ZTOC_NATIVE", "N-API call failed: napi_get_arraybuffer_info");
     return NULL;
   }
-  Taken *t;
+  Taken *t = NULL;
   pthread_mutex_lock(&handover_lock);
-  for (t = takens; t; t = t->next)
+  for (t = is_ab ? takens : NULL; t; t = t->next)
     if (t->mem.base == abdata && t->size == ablen) break;
   pthread_mutex_unlock(&handover_lock);
   if (t == NULL && !quiet) napi_throw_type_error(env, "ZTOC_NATIVE_ARG", "expected a view of a taken checkpoint blob");

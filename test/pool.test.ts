@@ -1,9 +1,15 @@
 // The worker pool hands every slot on: a worker released as broken (terminated) must not strand the callers
 // waiting for one (they hold no handle, so the process would otherwise exit under a pending promise).
+// Workers start with only the parent's profiling flags, so a library user's `node --input-type=module -e`
+// doesn't break them.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { WorkerPool } from '../src/ztoc/pool.js';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { WorkerPool, workerExecArgv } from '../src/ztoc/pool.js';
+import { goldenLayer } from './helpers/golden.js';
 
 test('a waiter gets a fresh worker when a busy one is released as broken', async () => {
   const pool = new WorkerPool(1);
@@ -25,4 +31,28 @@ test('a waiter gets the released worker itself when it is healthy', async () => 
   assert.equal(await waiting, first);
   pool.release(first);
   await pool.close();
+});
+
+test('workers start without the parent\'s entry-point flags, keeping the profiling ones', () => {
+  assert.deepEqual(workerExecArgv(['--input-type=module', '--import', 'tsx', '-r', 'x', '--cpu-prof', '--cpu-prof-dir', '/p', '--heap-prof-name=h', '--enable-source-maps']), [
+    '--cpu-prof',
+    '--cpu-prof-dir',
+    '/p',
+    '--heap-prof-name=h',
+    '--enable-source-maps',
+  ]);
+  assert.deepEqual(workerExecArgv([]), []);
+});
+
+test('the library builds on workers from `node --input-type=module -e`', () => {
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const layer = goldenLayer('pax-records.tar.gz');
+  const script = [
+    `import { buildZtoc } from ${JSON.stringify(pathToFileURL(join(root, 'dist/src/ztoc/build.js')).href)};`,
+    `import { readFileChunks } from ${JSON.stringify(pathToFileURL(join(root, 'dist/src/ztoc/source.js')).href)};`,
+    `const r = await buildZtoc(readFileChunks(${JSON.stringify(layer)}), { spanSize: 65536, thread: 'worker' });`,
+    'process.stdout.write(String(r.spans));',
+  ].join('\n');
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  assert.ok(Number(out) >= 1, out);
 });

@@ -2,13 +2,20 @@
 // library driven in SOCI's Go call order: random models (xattrs, negative and 2^53-range numbers,
 // high latin1 bytes, a non-ASCII build tool id, both compressions) give identical bytes, also when
 // the buffer has to grow from a tiny start. The golden tests hold both to SOCI's real bytes.
+// Encoding in place (around a build's checkpoint blob, in the blob's own memory) gives the same
+// bytes, writes every byte it returns (the room around the blob starts as garbage), and shares the
+// blob's ArrayBuffer instead of copying it.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as flatbuffers from 'flatbuffers';
 import fc from 'fast-check';
-import { encodeZtoc } from '../src/ztoc/encode.js';
+import { readFileSync } from 'node:fs';
+import { decodeZtoc } from '../src/ztoc/decode.js';
+import { encodeZtoc, encodeZtocFrom, type InPlaceBlob } from '../src/ztoc/encode.js';
+import { EntryLog } from '../src/ztoc/entry-log.js';
 import type { Ztoc } from '../src/ztoc/model.js';
+import { goldenCases } from './helpers/golden.js';
 import type { EntryType, TocEntry } from '../src/tar/types.js';
 
 /** The flatbuffers library, called as SOCI's ztocToFlatbuffer calls it (soci-format.md §1.2). */
@@ -119,4 +126,57 @@ test('encodeZtoc equals the flatbuffers library in SOCI call order, with or with
     }),
     { numRuns: 400 },
   );
+});
+
+/** An InPlaceBlob over a plain ArrayBuffer whose room is garbage (the addon's is uninitialised), as is what a move leaves. */
+class GarbageBlob implements InPlaceBlob {
+  buffer: ArrayBuffer | undefined;
+  moves = 0;
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly extraFront = 0,
+  ) {}
+  take(before: number, after: number): Uint8Array {
+    assert.equal(this.buffer, undefined, 'taken twice');
+    const at = before + this.extraFront;
+    const ab = new ArrayBuffer(at + this.bytes.length + after);
+    new Uint8Array(ab).fill(0xa5).set(this.bytes, at);
+    this.buffer = ab;
+    return new Uint8Array(ab, at, this.bytes.length);
+  }
+  moveDown(buf: Uint8Array, from: number, to: number, length: number): void {
+    assert.equal(buf.buffer, this.buffer);
+    assert.ok(to <= from && from + length <= this.buffer!.byteLength);
+    const all = new Uint8Array(this.buffer!);
+    all.copyWithin(to, from, from + length);
+    all.fill(0x5a, Math.max(to + length, from), from + length);
+    this.moves++;
+  }
+}
+
+const inPlace = (z: Ztoc, blob: GarbageBlob, hint?: number): Uint8Array => encodeZtocFrom({ ...z, checkpoints: blob }, EntryLog.from(z.entries), hint);
+
+test('encoding in place around the checkpoints gives the same bytes, also when it falls back to copying', () => {
+  fc.assert(
+    fc.property(ztoc, fc.integer({ min: 0, max: 9 }), fc.integer({ min: 1, max: 64 }), (z, extra, hint) => {
+      const want = Buffer.from(oracle(z));
+      assert.deepEqual(Buffer.from(inPlace(z, new GarbageBlob(z.checkpoints, extra))), want);
+      assert.deepEqual(Buffer.from(inPlace(z, new GarbageBlob(z.checkpoints, extra), hint)), want);
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test("golden zTOCs encoded in place share the blob's memory: the checkpoints are not copied", () => {
+  const cases = goldenCases();
+  assert.ok(cases.length > 0);
+  for (const c of cases) {
+    const golden = readFileSync(c.ztocPath);
+    const z = decodeZtoc(golden);
+    const blob = new GarbageBlob(z.checkpoints.slice(), 3);
+    const got = inPlace(z, blob);
+    assert.deepEqual(Buffer.from(got), golden, `${c.layer} span ${c.span}`);
+    assert.equal(got.buffer, blob.buffer, `${c.layer} span ${c.span}: the zTOC is not in the blob's buffer`);
+    assert.ok(blob.moves <= 1);
+  }
 });

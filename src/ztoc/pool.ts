@@ -1,9 +1,31 @@
 // Owns the worker threads that run LayerEngines: a small pool so parallel layers use every core,
 // reused across layers (a worker costs ~30 ms to start), unref'd so an idle pool never holds the
-// process open.
+// process open. Workers don't inherit the parent's Node flags: `node --input-type=module -e ...`
+// (or a loader, or --require) is about the parent's entry point and breaks or slows the worker's;
+// only the profiling and diagnostics flags pass on.
 
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
+
+/** Flags that pass on to inflate workers, with the ones that take a value (`--flag v` or `--flag=v`). */
+const PASSED = new Set(['--cpu-prof', '--heap-prof', '--enable-source-maps', '--no-warnings']);
+const PASSED_WITH_VALUE = new Set(['--cpu-prof-dir', '--cpu-prof-name', '--cpu-prof-interval', '--heap-prof-dir', '--heap-prof-name', '--heap-prof-interval']);
+
+/** The execArgv an inflate worker starts with, from the parent's. */
+export function workerExecArgv(parent: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < parent.length; i++) {
+    const a = parent[i]!;
+    const eq = a.indexOf('=');
+    const name = eq < 0 ? a : a.slice(0, eq);
+    if (PASSED.has(a)) out.push(a);
+    else if (PASSED_WITH_VALUE.has(name)) {
+      out.push(a);
+      if (eq < 0 && i + 1 < parent.length) out.push(parent[++i]!);
+    }
+  }
+  return out;
+}
 
 export class WorkerPool {
   private readonly idle: Worker[] = [];
@@ -25,7 +47,7 @@ export class WorkerPool {
 
   private spawn(): Worker {
     this.live++;
-    const worker = new Worker(new URL('./worker.js', import.meta.url));
+    const worker = new Worker(new URL('./worker.js', import.meta.url), { execArgv: workerExecArgv(process.execArgv) });
     worker.on('exit', () => {
       this.live--;
       const i = this.idle.indexOf(worker);
