@@ -587,35 +587,64 @@ static napi_value builder_checkpoints(napi_env env, napi_callback_info info) {
  * finalizer: a box collected unclaimed frees its content, and a builder whose box is gone keeps
  * (then frees) its own. An id is only a name: a wrong one finds no box and throws.
  */
+/* Boxes and taken buffers are kept in lists (first member: the link), guarded by one lock. */
+typedef struct Link {
+  struct Link *next;
+} Link;
+
 typedef struct Box {
+  Link link;
   double id;
   int full;
   BlobMem mem;
   size_t off, len; /* the blob is mem.base[off, off + len) */
-  struct Box *next;
 } Box;
 
 /* A taken buffer: the ArrayBuffer over mem.base[0, size). */
 typedef struct Taken {
+  Link link;
   BlobMem mem;
   size_t size;
-  struct Taken *next;
 } Taken;
 
 static const napi_type_tag BOX_TAG = {0x7a746f63426f7820ULL, 0x5a544f43b1d3e003ULL};
 static pthread_mutex_t handover_lock = PTHREAD_MUTEX_INITIALIZER;
-static Box *boxes;      /* every live box */
-static Taken *takens;   /* every live taken buffer */
+static Link *boxes;  /* every live Box */
+static Link *takens; /* every live Taken */
 static double next_box_id = 1;
+
+/* Both under handover_lock. */
+static void list_push(Link **head, Link *n) {
+  n->next = *head;
+  *head = n;
+}
+
+static void list_unlink(Link **head, Link *n) {
+  for (Link **pp = head; *pp; pp = &(*pp)->next)
+    if (*pp == n) {
+      *pp = n->next;
+      return;
+    }
+}
+
+/* Empties the box; returns whether it held a blob, and that blob. */
+static int box_empty(Box *x, BlobMem *mem, size_t *off, size_t *len) {
+  pthread_mutex_lock(&handover_lock);
+  int full = x->full;
+  *mem = x->mem;
+  *off = x->off;
+  *len = x->len;
+  x->full = 0;
+  x->mem.base = NULL;
+  x->mem.size = 0;
+  pthread_mutex_unlock(&handover_lock);
+  return full;
+}
 
 static void box_finalize(napi_env env, void *data, void *hint) {
   Box *x = (Box *)data;
   pthread_mutex_lock(&handover_lock);
-  for (Box **pp = &boxes; *pp; pp = &(*pp)->next)
-    if (*pp == x) {
-      *pp = x->next;
-      break;
-    }
+  list_unlink(&boxes, &x->link);
   pthread_mutex_unlock(&handover_lock);
   if (x->full) mem_free(&x->mem);
   free(x);
@@ -624,11 +653,7 @@ static void box_finalize(napi_env env, void *data, void *hint) {
 static void taken_finalize(napi_env env, void *data, void *hint) {
   Taken *t = (Taken *)hint;
   pthread_mutex_lock(&handover_lock);
-  for (Taken **pp = &takens; *pp; pp = &(*pp)->next)
-    if (*pp == t) {
-      *pp = t->next;
-      break;
-    }
+  list_unlink(&takens, &t->link);
   pthread_mutex_unlock(&handover_lock);
   mem_free(&t->mem);
   free(t);
@@ -643,8 +668,7 @@ static napi_value blob_box_create(napi_env env, napi_callback_info info) {
   }
   pthread_mutex_lock(&handover_lock);
   x->id = next_box_id++;
-  x->next = boxes;
-  boxes = x;
+  list_push(&boxes, &x->link);
   pthread_mutex_unlock(&handover_lock);
   return make_handle(env, x, box_finalize, &BOX_TAG);
 }
@@ -684,8 +708,9 @@ static napi_value builder_blob(napi_env env, napi_callback_info info) {
   size_t len = b->blob_len;
   int state = 0; /* 0 delivered, 1 no such box, 2 box full */
   pthread_mutex_lock(&handover_lock);
-  Box *x = boxes;
-  while (x && x->id != (double)id) x = x->next;
+  Box *x = NULL;
+  for (Link *l = boxes; l && x == NULL; l = l->next)
+    if (((Box *)l)->id == (double)id) x = (Box *)l;
   if (x == NULL) state = 1;
   else if (x->full) state = 2;
   else {
@@ -718,15 +743,9 @@ static napi_value blob_box_take(napi_env env, napi_callback_info info) {
   if (!x) return NULL;
   int64_t before, after;
   if (!get_int(env, argv[1], "before", 0, MAX_SAFE_INT, &before) || !get_int(env, argv[2], "after", 0, MAX_SAFE_INT, &after)) return NULL;
-  pthread_mutex_lock(&handover_lock);
-  int full = x->full;
-  BlobMem mem = x->mem;
-  size_t off = x->off, len = x->len;
-  x->full = 0;
-  x->mem.base = NULL;
-  x->mem.size = 0;
-  pthread_mutex_unlock(&handover_lock);
-  if (!full) {
+  BlobMem mem;
+  size_t off, len;
+  if (!box_empty(x, &mem, &off, &len)) {
     napi_throw_error(env, "ZTOC_NATIVE", "the blob box is empty");
     return NULL;
   }
@@ -751,8 +770,7 @@ static napi_value blob_box_take(napi_env env, napi_callback_info info) {
     return NULL;
   }
   pthread_mutex_lock(&handover_lock);
-  t->next = takens;
-  takens = t;
+  list_push(&takens, &t->link);
   pthread_mutex_unlock(&handover_lock);
   NAPI_CALL(env, napi_create_typedarray(env, napi_uint8_array, len, ab, at, &view));
   return view;
@@ -764,14 +782,9 @@ static napi_value blob_box_drop(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 1, argv)) return NULL;
   Box *x = get_box(env, argv[0]);
   if (!x) return NULL;
-  pthread_mutex_lock(&handover_lock);
-  BlobMem mem = x->mem;
-  int full = x->full;
-  x->full = 0;
-  x->mem.base = NULL;
-  x->mem.size = 0;
-  pthread_mutex_unlock(&handover_lock);
-  if (full) mem_free(&mem);
+  BlobMem mem;
+  size_t off, len;
+  if (box_empty(x, &mem, &off, &len)) mem_free(&mem);
   napi_value r;
   NAPI_CALL(env, napi_get_undefined(env, &r));
   return r;
@@ -796,8 +809,8 @@ static Taken *get_taken(napi_env env, napi_value v, int quiet) {
   }
   Taken *t = NULL;
   pthread_mutex_lock(&handover_lock);
-  for (t = is_ab ? takens : NULL; t; t = t->next)
-    if (t->mem.base == abdata && t->size == ablen) break;
+  for (Link *l = is_ab ? takens : NULL; l && t == NULL; l = l->next)
+    if (((Taken *)l)->mem.base == abdata && ((Taken *)l)->size == ablen) t = (Taken *)l;
   pthread_mutex_unlock(&handover_lock);
   if (t == NULL && !quiet) napi_throw_type_error(env, "ZTOC_NATIVE_ARG", "expected a view of a taken checkpoint blob");
   return t;
