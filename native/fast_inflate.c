@@ -187,8 +187,11 @@ static int build_table(uint32_t *tab, size_t cap, unsigned root, const uint8_t *
   return 0;
 }
 
+static fi_huff_fn pick_huff(void);
+
 void fi_init(FastInflate *f) {
   memset(f, 0, offsetof(FastInflate, litlen));
+  f->huff = pick_huff();
   uint8_t l[288];
   for (int i = 0; i < 144; i++) l[i] = 8;
   for (int i = 144; i < 256; i++) l[i] = 9;
@@ -405,8 +408,9 @@ static const uint8_t PERIOD8[8] = {0, 8, 8, 9, 8, 10, 12, 14};
 
 /* Returns FI_BOUNDARY when the block's end-of-block code was decoded (the caller decides what
    follows), or NEED_INPUT / OUTPUT_FULL / ERROR. */
-static int huff(FastInflate *f, const uint8_t **pin, const uint8_t *in_end, uint8_t **pout, uint8_t *out_base,
-                uint8_t *out_end, const uint8_t *ring) {
+static inline __attribute__((always_inline)) int huff_body(FastInflate *f, const uint8_t **pin, const uint8_t *in_end,
+                                                         uint8_t **pout, uint8_t *out_base, uint8_t *out_end,
+                                                         const uint8_t *ring) {
   const uint8_t *in = *pin;
   uint8_t *out = *pout;
   uint64_t bb = f->bb;
@@ -702,6 +706,31 @@ leave:
 #undef REFILL
 }
 
+static int huff_generic(FastInflate *f, const uint8_t **pin, const uint8_t *in_end, uint8_t **pout, uint8_t *out_base,
+                        uint8_t *out_end, const uint8_t *ring) {
+  return huff_body(f, pin, in_end, pout, out_base, out_end, ring);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* The same loop compiled for BMI2 (shrx/shlx/bzhi: variable shifts and masks without flags), picked
+   at run time: the addon and its prebuilds target plain x86-64. ~4 % fewer cycles here. */
+__attribute__((target("bmi2"))) static int huff_bmi2(FastInflate *f, const uint8_t **pin, const uint8_t *in_end,
+                                                     uint8_t **pout, uint8_t *out_base, uint8_t *out_end,
+                                                     const uint8_t *ring) {
+  return huff_body(f, pin, in_end, pout, out_base, out_end, ring);
+}
+#endif
+
+static fi_huff_fn pick_huff(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("bmi2")) return huff_bmi2;
+#endif
+  return huff_generic;
+}
+
+const char *fi_variant(void) { return pick_huff() == huff_generic ? "generic" : "bmi2"; }
+
 /* ---- block headers ------------------------------------------------------------------------ */
 
 /* The code lengths of a dynamic block (RFC 1951 §3.2.7), one symbol at a time. */
@@ -831,7 +860,7 @@ int fi_run(FastInflate *f, const uint8_t **in, const uint8_t *in_end, uint8_t **
         if (r != FI_BOUNDARY) return r;
         break;
       case M_HUFF:
-        r = huff(f, in, in_end, out, out_base, out_end, ring);
+        r = f->huff(f, in, in_end, out, out_base, out_end, ring);
         if (r != FI_BOUNDARY) {
           SYNC_OUT(f, *out);
           return r;
