@@ -218,11 +218,7 @@ export async function openImageWith(image: string, flags: RegistryFlags, term: T
   return openImage(image, () => registryOptions(flags, term));
 }
 
-/**
- * Starts an inflate worker in the background now, so that its start overlaps the command's own
- * (module loading, opening the image) instead of delaying the first inflated byte. Commands that
- * build layers call it first; an unused worker is unref'd and costs nothing at exit.
- */
+/** Starts an inflate worker in the background (see prestart.ts); commands that build layers call it first. */
 export function prestartInflateWorker(): void {
-  void import('../ztoc/pool.js').then((m) => m.sharedPool().prestart());
+  void import('./prestart.js').then((m) => m.prestartFor('build'));
 }
