@@ -1,7 +1,7 @@
 // The worker pool hands every slot on: a worker released as broken (terminated) must not strand the callers
 // waiting for one (they hold no handle, so the process would otherwise exit under a pending promise).
-// Workers start with only the parent's profiling flags, so a library user's `node --input-type=module -e`
-// doesn't break them.
+// Workers inherit the parent's flags but not those about its entry point, so a library user's
+// `node --input-type=module -e` doesn't break them.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -33,14 +33,9 @@ test('a waiter gets the released worker itself when it is healthy', async () => 
   await pool.close();
 });
 
-test('workers start without the parent\'s entry-point flags, keeping the profiling ones', () => {
-  assert.deepEqual(workerExecArgv(['--input-type=module', '--import', 'tsx', '-r', 'x', '--cpu-prof', '--cpu-prof-dir', '/p', '--heap-prof-name=h', '--enable-source-maps']), [
-    '--cpu-prof',
-    '--cpu-prof-dir',
-    '/p',
-    '--heap-prof-name=h',
-    '--enable-source-maps',
-  ]);
+test("workers inherit the parent's flags but those about its entry point", () => {
+  const parent = ['--input-type=module', '--import', 'tsx', '-r', 'x', '--cpu-prof', '--cpu-prof-dir', '/p', '-e', 'code', '--input-type', 'commonjs', '--eval=more', '-p', '1', '--check', '--no-warnings'];
+  assert.deepEqual(workerExecArgv(parent), ['--import', 'tsx', '-r', 'x', '--cpu-prof', '--cpu-prof-dir', '/p', '--no-warnings']);
   assert.deepEqual(workerExecArgv([]), []);
 });
 

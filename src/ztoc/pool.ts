@@ -1,28 +1,30 @@
 // Owns the worker threads that run LayerEngines: a small pool so parallel layers use every core,
 // reused across layers (a worker costs ~30 ms to start), unref'd so an idle pool never holds the
-// process open. Workers don't inherit the parent's Node flags: `node --input-type=module -e ...`
-// (or a loader, or --require) is about the parent's entry point and breaks or slows the worker's;
-// only the profiling and diagnostics flags pass on.
+// process open. Workers inherit the parent's Node flags (--import, --conditions, --cpu-prof, ...)
+// except those about the parent's entry point: `node --input-type=module -e '...'` using the
+// library would otherwise fail every worker's start.
 
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 
-/** Flags that pass on to inflate workers, with the ones that take a value (`--flag v` or `--flag=v`). */
-const PASSED = new Set(['--cpu-prof', '--heap-prof', '--enable-source-maps', '--no-warnings']);
-const PASSED_WITH_VALUE = new Set(['--cpu-prof-dir', '--cpu-prof-name', '--cpu-prof-interval', '--heap-prof-dir', '--heap-prof-name', '--heap-prof-interval']);
+/**
+ * The parent's flags about its own entry point, which a worker must not inherit (`--input-type`
+ * fails a worker's start: "--input-type can only be used with string input"), with the ones that
+ * take a value as the next argument unless written `--flag=value`.
+ */
+const ENTRY_POINT = new Set(['-i', '--interactive', '-c', '--check', '--watch', '--watch-preserve-output']);
+const ENTRY_POINT_WITH_VALUE = new Set(['--input-type', '-e', '--eval', '-p', '--print', '--watch-path']);
 
-/** The execArgv an inflate worker starts with, from the parent's. */
+/** The execArgv an inflate worker starts with: the parent's (preloads, conditions, profiling), minus its entry-point flags. */
 export function workerExecArgv(parent: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < parent.length; i++) {
     const a = parent[i]!;
     const eq = a.indexOf('=');
     const name = eq < 0 ? a : a.slice(0, eq);
-    if (PASSED.has(a)) out.push(a);
-    else if (PASSED_WITH_VALUE.has(name)) {
-      out.push(a);
-      if (eq < 0 && i + 1 < parent.length) out.push(parent[++i]!);
-    }
+    if (ENTRY_POINT_WITH_VALUE.has(name)) {
+      if (eq < 0) i++; // and its value
+    } else if (!ENTRY_POINT.has(a)) out.push(a);
   }
   return out;
 }
