@@ -4,13 +4,18 @@
  * refused, when, and with what message), it follows zlib's documented behaviour so that both
  * engines fail alike.
  *
- * Speed comes from: a 64-bit bit buffer refilled without branches from an unaligned 8-byte load
- * while at least 8 input bytes remain; an 11-bit literal/length table (9-bit for distances) with
- * small second-level tables, whose entries carry base value, extra-bit count and code length so a
- * length or distance costs one lookup and one shift; and match copies in 8- or 16-byte words
- * while at least FAST_OUT bytes of output room remain. Near either end of a buffer a careful loop
- * decodes one symbol at a time and never consumes bits it cannot finish using, so it can suspend
- * at any symbol boundary. Block headers are decoded field by field for the same reason.
+ * Speed comes from (libdeflate's and ISA-L's published techniques, our own code): a 64-bit bit
+ * buffer refilled without branches from an unaligned 8-byte load; table entries consumed by their
+ * low byte alone (code plus extra bits), so a length or distance is one lookup, one shift and one
+ * masked extract; the next entry looked up before the current match is copied, so the lookup and
+ * the copy overlap; up to three literals per refill; match copies of 32 bytes done without a
+ * length test (most matches are shorter) and words for every distance, the short ones through a
+ * period that is a multiple of the distance; tables filled by doubling rather than per code; and
+ * the Huffman loop compiled twice, for plain x86-64 and for BMI2, picked at run time. The fast
+ * loop runs while at least FAST_IN input bytes and FAST_OUT bytes of room remain. Near either
+ * end of a buffer a careful loop decodes one symbol at a time and never consumes bits it cannot
+ * finish using, so it can suspend at any symbol boundary. Block headers are decoded field by
+ * field for the same reason.
  */
 #include "fast_inflate.h"
 

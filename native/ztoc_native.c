@@ -34,6 +34,7 @@
 #include <unistd.h>
 #endif
 #include "fast_inflate.h"
+#include "ztoc_encode.h"
 
 #define WINSIZE 32768
 #define CKPT_SIZE (8 + 8 + 1 + WINSIZE)
@@ -1019,6 +1020,81 @@ static napi_value slot_object(napi_env env, const char *const *names, int n) {
   return o;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* zTOC entries (ztoc_encode.c)                                                               */
+
+/* A typed array of the given type: its data and element count. */
+static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, const char *what, void **data, size_t *len) {
+  napi_typedarray_type t;
+  napi_value ab;
+  size_t off;
+  bool is_ta = false;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta || napi_get_typedarray_info(env, v, &t, len, data, &ab, &off) != napi_ok ||
+      t != want) {
+    char m[96];
+    snprintf(m, sizeof m, "expected %s", what);
+    napi_throw_type_error(env, "ZTOC_NATIVE_ARG", m);
+    return 0;
+  }
+  return 1;
+}
+
+/*
+ * encodeEntries(buf, state, vtables, chunk, cursor, metas) -> status (ZE_*)
+ * The FbWriter of src/ztoc/encode.ts hands its state over: buf is its whole buffer, state a
+ * Float64Array [cap, space, floor, minalign, vtableCount], vtables a Float64Array of the vtable
+ * offsets (its length is the room for new ones), cursor [end, metaIndex] into the log chunk and the
+ * metas Int32Array. All of it is checked, then written back.
+ */
+static napi_value encode_entries(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  if (!get_args(env, info, 6, argv)) return NULL;
+  void *buf, *st, *vts, *chunk, *cur, *metas;
+  size_t buflen, stlen, nvts, chunklen, curlen, nmetas;
+  if (!get_typed(env, argv[0], napi_uint8_array, "a Uint8Array (the writer's buffer)", &buf, &buflen) ||
+      !get_typed(env, argv[1], napi_float64_array, "a Float64Array (the writer's state)", &st, &stlen) ||
+      !get_typed(env, argv[2], napi_float64_array, "a Float64Array (the vtables)", &vts, &nvts) ||
+      !get_typed(env, argv[3], napi_uint8_array, "a Uint8Array (a log chunk)", &chunk, &chunklen) ||
+      !get_typed(env, argv[4], napi_float64_array, "a Float64Array (the cursor)", &cur, &curlen) ||
+      !get_typed(env, argv[5], napi_int32_array, "an Int32Array (the metas)", &metas, &nmetas))
+    return NULL;
+  double *s = (double *)st, *c = (double *)cur, *v = (double *)vts;
+  if (stlen < 5 || curlen < 2) {
+    napi_throw_range_error(env, "ZTOC_NATIVE_ARG", "state needs 5 slots and cursor 2");
+    return NULL;
+  }
+  double cap = s[0], space = s[1], fl = s[2], minalign = s[3], nvt = s[4], end = c[0], mi = c[1];
+  int ok = cap == (double)buflen && space == floor(space) && fl == floor(fl) && fl >= 0 && fl <= space && space <= cap &&
+           (minalign == 1 || minalign == 2 || minalign == 4 || minalign == 8) && nvt == floor(nvt) && nvt >= 0 &&
+           nvt <= (double)nvts && end == floor(end) && end >= 0 && end <= (double)chunklen && mi == floor(mi) && mi >= 0 &&
+           mi <= (double)nmetas;
+  for (size_t k = 0; ok && k < (size_t)nvt; k++) ok = v[k] == floor(v[k]) && v[k] >= 4 && v[k] <= cap - space;
+  if (!ok) {
+    napi_throw_range_error(env, "ZTOC_NATIVE_ARG", "encodeEntries: writer state, cursor or vtables out of range");
+    return NULL;
+  }
+  int64_t *vt = (int64_t *)malloc(sizeof(int64_t) * (nvts > 0 ? nvts : 1));
+  if (!vt) {
+    napi_throw_error(env, "ZTOC_NATIVE", "out of memory");
+    return NULL;
+  }
+  for (size_t k = 0; k < (size_t)nvt; k++) vt[k] = (int64_t)v[k];
+  ZeWriter w = {.buf = (uint8_t *)buf, .cap = (int64_t)cap, .space = (int64_t)space, .floor = (int64_t)fl,
+                .minalign = (int32_t)minalign, .vtables = vt, .nvt = (size_t)nvt, .vtcap = nvts};
+  size_t e = (size_t)end, m = (size_t)mi;
+  int status = ze_entries(&w, (const uint8_t *)chunk, &e, (int32_t *)metas, &m);
+  for (size_t k = (size_t)nvt; k < w.nvt; k++) v[k] = (double)vt[k];
+  free(vt);
+  s[1] = (double)w.space;
+  s[3] = (double)w.minalign;
+  s[4] = (double)w.nvt;
+  c[0] = (double)e;
+  c[1] = (double)m;
+  napi_value r;
+  NAPI_CALL(env, napi_create_int32(env, status, &r));
+  return r;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   static const char *const bi[BI_COUNT] = {"consumed", "produced", "totalIn", "totalOut", "checkpoints", "memberEnded", "members"};
   static const char *const ri[RI_COUNT] = {"consumed", "produced", "membersEnded"};
@@ -1045,6 +1121,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"readerInflate", NULL, reader_inflate, NULL, NULL, NULL, napi_default, NULL},
       {"readerMessage", NULL, reader_message, NULL, NULL, NULL, napi_default, NULL},
       {"zlibVersion", NULL, get_zlib_version, NULL, NULL, NULL, napi_default, NULL},
+      {"encodeEntries", NULL, encode_entries, NULL, NULL, NULL, napi_default, NULL},
       {"builderInfoSlots", NULL, NULL, NULL, NULL, bslots, napi_enumerable, NULL},
       {"readerInfoSlots", NULL, NULL, NULL, NULL, rslots, napi_enumerable, NULL},
       {"engines", NULL, NULL, NULL, NULL, engines, napi_enumerable, NULL},

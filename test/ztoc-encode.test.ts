@@ -1,10 +1,12 @@
-// The zTOC encoder (src/ztoc/encode.ts, a cut-down flatbuffers writer) against the flatbuffers
+// The zTOC encoder (src/ztoc/encode.ts, a cut-down flatbuffers writer, with the entries written by
+// the addon's native/ztoc_encode.c or by the same steps in TypeScript) against the flatbuffers
 // library driven in SOCI's Go call order: random models (xattrs, negative and 2^53-range numbers,
-// high latin1 bytes, a non-ASCII build tool id, both compressions) give identical bytes, also when
-// the buffer has to grow from a tiny start. The golden tests hold both to SOCI's real bytes.
-// Encoding in place (around a build's checkpoint blob, in the blob's own memory) gives the same
-// bytes, writes every byte it returns (the room around the blob starts as garbage), and shares the
-// blob's ArrayBuffer instead of copying it.
+// high latin1 bytes, a non-ASCII build tool id, both compressions) give identical bytes under both
+// entry encoders, also when the buffer has to grow from a tiny start, when an entry has more xattrs
+// than the C side takes, and when the entry log spans several chunks. The golden tests hold them to
+// SOCI's real bytes. Encoding in place (around a build's checkpoint blob, in the blob's own memory)
+// gives the same bytes, writes every byte it returns (the room around the blob starts as garbage),
+// never writes into the blob, and shares the blob's ArrayBuffer instead of copying it.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,8 +14,9 @@ import * as flatbuffers from 'flatbuffers';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { decodeZtoc } from '../src/ztoc/decode.js';
-import { encodeZtoc, encodeZtocFrom, type InPlaceBlob } from '../src/ztoc/encode.js';
+import { encodeZtoc, encodeZtocFrom, type EntryEncoder, type InPlaceBlob } from '../src/ztoc/encode.js';
 import { EntryLog } from '../src/ztoc/entry-log.js';
+import { native } from '../src/inflate/native.js';
 import type { Ztoc } from '../src/ztoc/model.js';
 import { goldenCases } from './helpers/golden.js';
 import type { EntryType, TocEntry } from '../src/tar/types.js';
@@ -117,15 +120,92 @@ const ztoc: fc.Arbitrary<Ztoc> = fc.record({
   checkpoints: fc.uint8Array({ maxLength: 300 }),
 });
 
-test('encodeZtoc equals the flatbuffers library in SOCI call order, with or without growing', () => {
+const ENCODERS: EntryEncoder[] = ['native', 'js'];
+
+test('encodeZtoc equals the flatbuffers library in SOCI call order, with or without growing, under both entry encoders', () => {
   fc.assert(
     fc.property(ztoc, fc.integer({ min: 1, max: 64 }), (z, hint) => {
       const want = Buffer.from(oracle(z));
-      assert.deepEqual(Buffer.from(encodeZtoc(z)), want);
-      assert.deepEqual(Buffer.from(encodeZtoc(z, hint)), want);
+      for (const enc of ENCODERS) {
+        assert.deepEqual(Buffer.from(encodeZtoc(z, undefined, enc)), want, enc);
+        assert.deepEqual(Buffer.from(encodeZtoc(z, hint, enc)), want, `${enc}, start size ${hint}`);
+      }
     }),
     { numRuns: 400 },
   );
+});
+
+function bigEntry(i: number, xattrs: number): TocEntry {
+  return {
+    name: `usr/lib/some/rather/long/path/number/${i}/${'x'.repeat(i % 97)}`,
+    type: i % 5 === 0 ? 'dir' : 'reg',
+    offset: 512 * i,
+    size: i % 7 === 0 ? 0 : i * 13,
+    linkname: i % 11 === 0 ? `target-${i}` : '',
+    mode: i % 3 === 0 ? 0o755 : 0o644,
+    uid: i % 4,
+    gid: i % 6,
+    uname: i % 2 === 0 ? 'root' : '',
+    gname: 'root',
+    modTime: '2023-11-14T22:13:20Z',
+    devmajor: i % 13 === 0 ? 8 : 0,
+    devminor: i % 17 === 0 ? 1 : 0,
+    xattrs: Array.from({ length: xattrs }, (_, k) => [`user.k${String(k).padStart(5, '0')}`, `v${k}`] as [string, string]),
+    headerOffset: 0,
+  };
+}
+
+test('both entry encoders equal the library for a log of several chunks and for entries with very many xattrs', () => {
+  // ~2.5 MB of log (3 chunks); one entry has more xattrs than the C side takes at once (1024), one
+  // more than its first vtable room (256).
+  const entries = Array.from({ length: 25_000 }, (_, i) => bigEntry(i, i === 7 ? 1100 : i === 9000 ? 300 : i % 50 === 0 ? 2 : 0));
+  const z: Ztoc = {
+    version: '0.9',
+    buildToolIdentifier: 'ztoc test',
+    compressedArchiveSize: 123456789,
+    uncompressedArchiveSize: 987654321,
+    entries,
+    compression: 'gzip',
+    maxSpanId: 3,
+    spanDigests: Array.from({ length: 4 }, () => `sha256:${'cd'.repeat(32)}`),
+    checkpoints: new Uint8Array(1000).fill(7),
+  };
+  const want = Buffer.from(oracle(z));
+  const log = EntryLog.from(entries);
+  assert.ok(log.chunksBackwards().length >= 3, 'the log should span several chunks');
+  for (const enc of ENCODERS) {
+    assert.deepEqual(Buffer.from(encodeZtocFrom(z, log, undefined, enc)), want, enc);
+    assert.deepEqual(Buffer.from(encodeZtocFrom(z, log, 64, enc)), want, `${enc}, growing from 64 bytes`);
+    // In place: the entries stop above the blob (and grow away from it when the room is too small).
+    assert.deepEqual(Buffer.from(inPlace(z, new GarbageBlob(z.checkpoints), undefined, enc, log)), want, `${enc}, in place`);
+    assert.deepEqual(Buffer.from(inPlace(z, new GarbageBlob(z.checkpoints), 100_000, enc, log)), want, `${enc}, in place, room too small`);
+  }
+});
+
+test('the addon checks what it is handed to encode entries', () => {
+  const n = native();
+  const buf = new Uint8Array(4096);
+  const ok = (): [Uint8Array, Float64Array, Float64Array, Uint8Array, Float64Array, Int32Array] => [buf, new Float64Array([4096, 4096, 0, 1, 0]), new Float64Array(8), new Uint8Array(0), new Float64Array([0, 0]), new Int32Array(0)];
+  assert.equal(n.encodeEntries(...ok()), 0); // nothing to encode: done
+  const bad: Array<[string, (a: ReturnType<typeof ok>) => void]> = [
+    ['space beyond cap', (a) => (a[1][1] = 5000)],
+    ['floor above space', (a) => (a[1][2] = 4097)],
+    ['minalign 3', (a) => (a[1][3] = 3)],
+    ['more vtables than the array', (a) => (a[1][4] = 9)],
+    ['a vtable outside the written bytes', (a) => { a[1][4] = 1; a[2][0] = 100; }],
+    ['cursor past the chunk', (a) => (a[4][0] = 1)],
+    ['meta index past the array', (a) => (a[4][1] = 1)],
+  ];
+  for (const [what, spoil] of bad) {
+    const a = ok();
+    spoil(a);
+    assert.throws(() => n.encodeEntries(...a), (e: unknown) => e instanceof RangeError, what);
+  }
+  assert.throws(() => n.encodeEntries(buf, new Float64Array(5), new Float64Array(1), buf, new Float64Array(2), new Float64Array(1) as unknown as Int32Array), TypeError);
+  // A damaged record is refused, not read past.
+  const chunk = new Uint8Array(64);
+  new DataView(chunk.buffer).setUint32(60, 1000, true);
+  assert.equal(n.encodeEntries(buf, new Float64Array([4096, 4096, 0, 1, 0]), new Float64Array(8), chunk, new Float64Array([64, 1]), new Int32Array(1)), -1);
 });
 
 /** An InPlaceBlob over a plain ArrayBuffer whose room is garbage (the addon's is uninitialised), as is what a move leaves. */
@@ -154,14 +234,17 @@ class GarbageBlob implements InPlaceBlob {
   }
 }
 
-const inPlace = (z: Ztoc, blob: GarbageBlob, hint?: number): Uint8Array => encodeZtocFrom({ ...z, checkpoints: blob }, EntryLog.from(z.entries), hint);
+const inPlace = (z: Ztoc, blob: GarbageBlob, hint?: number, enc?: EntryEncoder, log = EntryLog.from(z.entries)): Uint8Array =>
+  encodeZtocFrom({ ...z, checkpoints: blob }, log, hint, enc);
 
 test('encoding in place around the checkpoints gives the same bytes, also when it falls back to copying', () => {
   fc.assert(
     fc.property(ztoc, fc.integer({ min: 0, max: 9 }), fc.integer({ min: 1, max: 64 }), (z, extra, hint) => {
       const want = Buffer.from(oracle(z));
-      assert.deepEqual(Buffer.from(inPlace(z, new GarbageBlob(z.checkpoints, extra))), want);
-      assert.deepEqual(Buffer.from(inPlace(z, new GarbageBlob(z.checkpoints, extra), hint)), want);
+      for (const enc of ENCODERS) {
+        assert.deepEqual(Buffer.from(inPlace(z, new GarbageBlob(z.checkpoints, extra), undefined, enc)), want, enc);
+        assert.deepEqual(Buffer.from(inPlace(z, new GarbageBlob(z.checkpoints, extra), hint, enc)), want, `${enc}, room ${hint}`);
+      }
     }),
     { numRuns: 300 },
   );
@@ -173,10 +256,12 @@ test("golden zTOCs encoded in place share the blob's memory: the checkpoints are
   for (const c of cases) {
     const golden = readFileSync(c.ztocPath);
     const z = decodeZtoc(golden);
-    const blob = new GarbageBlob(z.checkpoints.slice(), 3);
-    const got = inPlace(z, blob);
-    assert.deepEqual(Buffer.from(got), golden, `${c.layer} span ${c.span}`);
-    assert.equal(got.buffer, blob.buffer, `${c.layer} span ${c.span}: the zTOC is not in the blob's buffer`);
-    assert.ok(blob.moves <= 1);
+    for (const enc of ENCODERS) {
+      const blob = new GarbageBlob(z.checkpoints.slice(), 3);
+      const got = inPlace(z, blob, undefined, enc);
+      assert.deepEqual(Buffer.from(got), golden, `${c.layer} span ${c.span}, ${enc}`);
+      assert.equal(got.buffer, blob.buffer, `${c.layer} span ${c.span}, ${enc}: the zTOC is not in the blob's buffer`);
+      assert.ok(blob.moves <= 1);
+    }
   }
 });

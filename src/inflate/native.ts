@@ -66,11 +66,19 @@ export interface NativeAddon {
   ): number;
   readerMessage(h: ReaderHandle): string;
   zlibVersion(): string;
+  /**
+   * Encodes zTOC entry-log records (src/ztoc/encode.ts FbWriter state handed over and back; see
+   * native/ztoc_encode.h). Returns an EncodeStatus.
+   */
+  encodeEntries(buf: Uint8Array, state: Float64Array, vtables: Float64Array, chunk: Uint8Array, cursor: Float64Array, metas: Int32Array): number;
   readonly builderInfoSlots: Readonly<Record<string, number>>;
   readonly readerInfoSlots: Readonly<Record<string, number>>;
   /** Engine name → the number builderCreate takes. Absent from builds older than the fast engine. */
   readonly engines?: Readonly<Record<string, number>>;
 }
+
+/** What encodeEntries returns (native/ztoc_encode.h ZE_*). */
+export const EncodeStatus = { Done: 0, NeedRoom: 1, NeedVtables: 2, OneInJs: 3, BadLog: -1 } as const;
 
 /** Status codes returned by the addon's inflate calls. */
 export const NativeStatus = { Ok: 0, DataError: -1, MemError: -2 } as const;

@@ -70,6 +70,13 @@ export class EntryLog {
     this.fill = 0;
   }
 
+  /** The chunks in the order `backwards` visits them, each with the end of its last record. */
+  chunksBackwards(): Array<[Buffer, number]> {
+    const out: Array<[Buffer, number]> = [[this.cur, this.fill]];
+    for (let i = this.chunks.length - 1; i >= 0; i--) out.push([this.chunks[i]!, this.fills[i]!]);
+    return out;
+  }
+
   /** Calls `f(chunk, recordStart)` for each record, last entry first. */
   backwards(f: (b: Buffer, start: number) => void): void {
     const visit = (b: Buffer, end: number): void => {
