@@ -6,9 +6,12 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { crc32 as zlibCrc32 } from 'node:zlib';
 import { native, nativeCrc32, nativeInfo, type Crc32Choice, type Crc32Engine } from '../src/inflate/native.js';
+import { REPO_ROOT } from './helpers/cli.js';
 import { prngBytes } from './helpers/fixtures.js';
 
 const info = native().crc32Info;
@@ -48,6 +51,11 @@ test('the addon offers every CRC-32 engine this CPU has, and auto picks the fast
   for (const e of ['vpclmul', 'pclmul', 'armv8'] as const) {
     if (!want.includes(e)) assert.throws(() => nativeCrc32(new Uint8Array(100), 0, e), { code: 'ZTOC_NATIVE_UNSUPPORTED' });
   }
+});
+
+test('the folding constants in native/crc32.c are the ones the polynomial gives', () => {
+  const r = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts', 'crc32-constants.mjs'), '--check'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
 });
 
 test('the check value and the empty buffer, as zlib gives them', () => {
