@@ -161,13 +161,22 @@ static VPCLMUL_TARGET uint32_t crc_vpclmul_engine(uint32_t crc, const uint8_t *p
 
 /* ---- AArch64: the CRC32 extension ---------------------------------------------------------- */
 
-#if defined(__aarch64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__)) && \
-    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__)) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && \
+    (defined(__linux__) || defined(__ARM_FEATURE_CRC32))
 #define HAVE_ARMV8_ENGINE 1
 #include <arm_acle.h>
+#if defined(__ARM_FEATURE_CRC32)
+/* The target baseline has CRC32 (Apple silicon, -march=armv8.1-a and later): no run-time check. */
+#define ARMV8_TARGET
+static int armv8_supported(void) { return 1; }
+#else
+/* Generic ARMv8.0-A (our Linux prebuild): CRC32 is optional there, so the kernel is asked. */
 #include <sys/auxv.h>
 #ifndef HWCAP_CRC32
 #define HWCAP_CRC32 (1 << 7) /* Linux arch/arm64 uapi hwcap.h */
+#endif
+#define ARMV8_TARGET __attribute__((target("+crc")))
+static int armv8_supported(void) { return (getauxval(AT_HWCAP) & HWCAP_CRC32) != 0; }
 #endif
 
 static inline uint64_t le64(const uint8_t *p) {
@@ -176,7 +185,7 @@ static inline uint64_t le64(const uint8_t *p) {
   return v;
 }
 
-__attribute__((target("+crc"))) static uint32_t crc_armv8_engine(uint32_t crc, const uint8_t *p, size_t n) {
+ARMV8_TARGET static uint32_t crc_armv8_engine(uint32_t crc, const uint8_t *p, size_t n) {
   uint32_t c = ~crc;
   for (; n > 0 && ((uintptr_t)p & 7) != 0; n--) c = __crc32b(c, *p++);
   for (; n >= 32; p += 32, n -= 32) {
@@ -218,7 +227,7 @@ ztoc_crc32_fn ztoc_crc32_engine(const char *name) {
     return pclmul && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("vpclmulqdq") ? crc_vpclmul_engine : NULL;
 #endif
 #ifdef HAVE_ARMV8_ENGINE
-  if (strcmp(name, "armv8") == 0) return (getauxval(AT_HWCAP) & HWCAP_CRC32) ? crc_armv8_engine : NULL;
+  if (strcmp(name, "armv8") == 0) return armv8_supported() ? crc_armv8_engine : NULL;
 #endif
   return NULL;
 }
