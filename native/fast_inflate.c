@@ -27,27 +27,37 @@
 /* Modes of the member state machine. */
 enum { M_HEAD, M_BLOCK, M_STORED_LEN, M_STORED, M_TABLE, M_LENLENS, M_CODELENS, M_HUFF, M_TRAILER, M_DONE, M_BAD };
 
-/* Table entry: bits 0-5 bits to consume (the code; for a literal pair both codes), 6-7 number of
-   literals (1 or 2), 8-11 extra bits (subtable index bits; a pair's first code length), 12-14
-   type, 16-31 value (literal(s), base length/distance, or subtable start). The count to consume
-   sits in the low 6 bits so that `bb >> e` needs no mask on x86-64 and arm64. */
-#define T_LIT 0
-#define T_LEN 1
-#define T_EOB 2
-#define T_SUB 3
-#define T_BAD 4
-#define T_DIST 5
-#define ENTRY(type, len, extra, value) \
-  (((uint32_t)(value) << 16) | ((uint32_t)(type) << 12) | ((uint32_t)(extra) << 8) | ((type) == T_LIT ? 1u << 6 : 0) | (uint32_t)(len))
-#define E_LEN(e) ((e) & 63)
-#define E_EXTRA(e) (((e) >> 8) & 15)
-#define E_TYPE(e) (((e) >> 12) & 7)
+/* Table entry of the literal/length and distance tables:
+     bits 0-7    bits the entry consumes: the code plus its extra bits; the root bits of a
+                 subtable pointer. In the low byte, so consuming an entry
+                 is `bb >>= (uint8_t)e; bc -= (uint8_t)e` and the extra bits need no other field.
+     bits 8-11   the code's own length (its extra bits sit above it); for a subtable pointer the
+                 subtable's index bits
+     bit 12      SUB: a subtable pointer (with EXC)
+     bit 14      EXC: neither a literal nor a length/distance: a subtable pointer, the end of the
+                 block (value 0) or an invalid code (value 1)
+     bit 15      LIT
+     bits 16-31  the literal, the base length or distance, or
+                 the subtable's start
+   Subtable entries count only the bits after the root's. The code length code table uses the
+   same layout (LIT, its length in the low byte, the symbol as value). */
+#define F_SUB (1u << 12)
+#define F_EXC (1u << 14)
+#define F_LIT (1u << 15)
+#define MK(flags, use, clen, value) (((uint32_t)(value) << 16) | (flags) | ((uint32_t)(clen) << 8) | (uint32_t)(use))
+#define EOB_ENTRY(len) MK(F_EXC, len, len, 0)
+#define BAD_ENTRY(len) MK(F_EXC, len, len, 1)
+#define E_USE(e) ((e) & 0xff)
+#define E_CLEN(e) (((e) >> 8) & 15)
 #define E_VAL(e) ((e) >> 16)
-#define E_NLIT(e) (((e) >> 6) & 3)
-/* A literal entry's first code length: its own length, or the first of a pair. */
-#define E_LIT1(e) (E_NLIT(e) == 2 ? E_EXTRA(e) : E_LEN(e))
+#define IS_SUB(e) (((e) & (F_EXC | F_SUB)) == (F_EXC | F_SUB))
+/* A length's or distance's extra bits, read from the bit buffer as it was before the entry was
+   consumed. */
+#define E_EXTRA_BITS(e, saved) ((uint32_t)(((saved) & ((1ull << E_USE(e)) - 1)) >> E_CLEN(e)))
+#define LMASK ((1u << FI_LBITS) - 1)
+#define DMASK ((1u << FI_DBITS) - 1)
 
-#define FAST_IN 8             /* one unaligned 8-byte load per iteration */
+#define FAST_IN 16            /* two unaligned 8-byte loads per iteration, each advancing <= 7 bytes */
 #define FAST_OUT (258 + 32)    /* longest match plus the overshoot of word copies */
 
 static const uint16_t LEN_BASE[29] = {3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31,
@@ -61,27 +71,29 @@ static const uint8_t CL_ORDER[19] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12
 
 enum { K_LITLEN, K_DIST, K_CODELEN };
 
+/* The low `len` bits of `code`, reversed (Huffman codes are sent most significant bit first). */
 static inline unsigned rev_bits(unsigned code, unsigned len) {
-  unsigned r = 0;
-  for (unsigned i = 0; i < len; i++) {
-    r = (r << 1) | (code & 1);
-    code >>= 1;
-  }
-  return r;
+  unsigned x = code;
+  x = ((x & 0x5555u) << 1) | ((x >> 1) & 0x5555u);
+  x = ((x & 0x3333u) << 2) | ((x >> 2) & 0x3333u);
+  x = ((x & 0x0f0fu) << 4) | ((x >> 4) & 0x0f0fu);
+  x = ((x & 0x00ffu) << 8) | ((x >> 8) & 0x00ffu);
+  return x >> (16 - len);
 }
 
+/* The entry of symbol `sym` whose code has `len` bits (counted from the table it sits in). */
 static uint32_t sym_entry(int kind, unsigned sym, unsigned len) {
   switch (kind) {
     case K_LITLEN:
-      if (sym < 256) return ENTRY(T_LIT, len, 0, sym);
-      if (sym == 256) return ENTRY(T_EOB, len, 0, 0);
-      if (sym < 286) return ENTRY(T_LEN, len, LEN_EXTRA[sym - 257], LEN_BASE[sym - 257]);
-      return ENTRY(T_BAD, len, 0, 0); /* 286, 287: zlib's "invalid literal/length code" */
+      if (sym < 256) return MK(F_LIT, len, len, sym);
+      if (sym == 256) return EOB_ENTRY(len);
+      if (sym < 286) return MK(0, len + LEN_EXTRA[sym - 257], len, LEN_BASE[sym - 257]);
+      return BAD_ENTRY(len); /* 286, 287: zlib's "invalid literal/length code" */
     case K_DIST:
-      if (sym < 30) return ENTRY(T_DIST, len, DIST_EXTRA[sym], DIST_BASE[sym]);
-      return ENTRY(T_BAD, len, 0, 0); /* 30, 31: "invalid distance code" */
+      if (sym < 30) return MK(0, len + DIST_EXTRA[sym], len, DIST_BASE[sym]);
+      return BAD_ENTRY(len); /* 30, 31: "invalid distance code" */
     default:
-      return ENTRY(T_LIT, len, 0, sym);
+      return MK(F_LIT, len, len, sym);
   }
 }
 
@@ -101,7 +113,7 @@ static int build_table(uint32_t *tab, size_t cap, unsigned root, const uint8_t *
   if (max == 0) {
     /* zlib accepts an empty code: a distance code then fails when used, and an all-zero code
        length code decodes every single bit as length 0. */
-    uint32_t e = kind == K_CODELEN ? ENTRY(T_LIT, 1, 0, 0) : ENTRY(T_BAD, 1, 0, 0);
+    uint32_t e = kind == K_CODELEN ? MK(F_LIT, 1, 1, 0) : BAD_ENTRY(1);
     for (size_t i = 0; i < rootsize; i++) tab[i] = e;
     return 0;
   }
@@ -114,8 +126,6 @@ static int build_table(uint32_t *tab, size_t cap, unsigned root, const uint8_t *
   /* zlib allows an incomplete code only when it is a single 1-bit code of a literal/length or
      distance alphabet; the unused half decodes as an invalid code. */
   if (left > 0 && (kind == K_CODELEN || max != 1)) return -1;
-  if (left > 0)
-    for (size_t i = 0; i < rootsize; i++) tab[i] = ENTRY(T_BAD, 1, 0, 0);
 
   unsigned next_code[16];
   unsigned offs[17];
@@ -140,17 +150,22 @@ static int build_table(uint32_t *tab, size_t cap, unsigned root, const uint8_t *
   }
   for (unsigned k = 0; k < total; k++) codes[k] = (uint16_t)next_code[slen[k]]++;
 
+  /* Root codes, shortest first: the table for codes of up to len bits is the first 2^len
+     entries; doubling it before the codes of len + 1 bits are written repeats every shorter
+     code at each of its indices, so each entry is written about once. Entries no code covers
+     (only an incomplete code has them) start as the invalid code. */
+  unsigned k = 0;
+  tab[0] = tab[1] = BAD_ENTRY(1);
+  for (unsigned len = 1; len <= root; len++) {
+    if (len > 1) memcpy(tab + ((size_t)1 << (len - 1)), tab, sizeof(uint32_t) << (len - 1));
+    for (; k < total && slen[k] == len; k++) tab[rev_bits(codes[k], len)] = sym_entry(kind, sorted[k], len);
+  }
+
   size_t next = rootsize;
   unsigned cur_prefix = ~0u, sub_bits = 0;
   size_t sub_start = 0;
-  for (unsigned k = 0; k < total; k++) {
+  for (; k < total; k++) {
     unsigned l = slen[k], c = codes[k];
-    uint32_t e = sym_entry(kind, sorted[k], l);
-    if (l <= root) {
-      unsigned idx = rev_bits(c, l);
-      for (size_t i = idx; i < rootsize; i += (size_t)1 << l) tab[i] = e;
-      continue;
-    }
     unsigned prefix = c >> (l - root);
     if (prefix != cur_prefix) {
       /* A new subtable: its size is set by the longest code with this prefix (the last one of
@@ -162,39 +177,27 @@ static int build_table(uint32_t *tab, size_t cap, unsigned root, const uint8_t *
       next += (size_t)1 << sub_bits;
       if (next > cap) return -1; /* cannot happen for a valid code; guard the array anyway */
       cur_prefix = prefix;
-      tab[rev_bits(prefix, root)] = ENTRY(T_SUB, root, sub_bits, sub_start);
+      tab[rev_bits(prefix, root)] = MK(F_EXC | F_SUB, root, sub_bits, sub_start);
     }
     unsigned sl = l - root;
+    uint32_t e = sym_entry(kind, sorted[k], sl);
     unsigned idx = rev_bits(c & ((1u << sl) - 1), sl);
     for (size_t i = idx; i < ((size_t)1 << sub_bits); i += (size_t)1 << sl) tab[sub_start + i] = e;
   }
   return 0;
 }
 
-/* Where a root entry is a literal whose code leaves room for a second literal code in the same
-   root bits, make it decode both: most of a typical layer's literals then cost half a lookup. */
-static void pair_literals(uint32_t *tab) {
-  /* Descending, so tab[i >> l1] (a lower index) is still a single literal when it is read. */
-  for (unsigned i = (1u << FI_LBITS); i-- > 0;) {
-    uint32_t e = tab[i];
-    if (E_TYPE(e) != T_LIT || E_NLIT(e) != 1) continue;
-    unsigned l1 = E_LEN(e);
-    if (l1 >= FI_LBITS) continue;
-    uint32_t e2 = tab[i >> l1];
-    if (E_TYPE(e2) != T_LIT || E_NLIT(e2) != 1 || l1 + E_LEN(e2) > FI_LBITS) continue;
-    tab[i] = ((E_VAL(e) | (E_VAL(e2) << 8)) << 16) | ((uint32_t)T_LIT << 12) | ((uint32_t)l1 << 8) | (2u << 6) | (l1 + E_LEN(e2));
-  }
-}
+static fi_huff_fn pick_huff(void);
 
 void fi_init(FastInflate *f) {
   memset(f, 0, offsetof(FastInflate, litlen));
+  f->huff = pick_huff();
   uint8_t l[288];
   for (int i = 0; i < 144; i++) l[i] = 8;
   for (int i = 144; i < 256; i++) l[i] = 9;
   for (int i = 256; i < 280; i++) l[i] = 7;
   for (int i = 280; i < 288; i++) l[i] = 8;
   build_table(f->fixed_lt, FI_LT_SIZE, FI_LBITS, l, 288, K_LITLEN);
-  pair_literals(f->fixed_lt);
   for (int i = 0; i < 32; i++) l[i] = 5;
   build_table(f->fixed_dt, FI_DT_SIZE, FI_DBITS, l, 32, K_DIST);
   fi_next_member(f);
@@ -376,6 +379,21 @@ static void copy_slow(uint8_t *dst, uint32_t len, uint32_t dist, const uint8_t *
   }
 }
 
+static inline void copy8(uint8_t *dst, const uint8_t *src) {
+  uint64_t w;
+  memcpy(&w, src, 8);
+  memcpy(dst, &w, 8);
+}
+
+static inline void copy16(uint8_t *dst, const uint8_t *src) {
+  uint64_t w[2];
+  memcpy(w, src, 16);
+  memcpy(dst, w, 16);
+}
+
+/* The smallest multiple of each distance 2..7 that is at least 8. */
+static const uint8_t PERIOD8[8] = {0, 8, 8, 9, 8, 10, 12, 14};
+
 /* ---- Huffman-coded data ------------------------------------------------------------------- */
 
 #define SYNC_OUT(f, out)                                                                   \
@@ -390,8 +408,9 @@ static void copy_slow(uint8_t *dst, uint32_t len, uint32_t dist, const uint8_t *
 
 /* Returns FI_BOUNDARY when the block's end-of-block code was decoded (the caller decides what
    follows), or NEED_INPUT / OUTPUT_FULL / ERROR. */
-static int huff(FastInflate *f, const uint8_t **pin, const uint8_t *in_end, uint8_t **pout, uint8_t *out_base,
-                uint8_t *out_end, const uint8_t *ring) {
+static inline __attribute__((always_inline)) int huff_body(FastInflate *f, const uint8_t **pin, const uint8_t *in_end,
+                                                         uint8_t **pout, uint8_t *out_base, uint8_t *out_end,
+                                                         const uint8_t *ring) {
   const uint8_t *in = *pin;
   uint8_t *out = *pout;
   uint64_t bb = f->bb;
@@ -400,6 +419,17 @@ static int huff(FastInflate *f, const uint8_t **pin, const uint8_t *in_end, uint
   /* Member bytes before out_base, signed: the member may have begun inside this buffer. */
   int64_t mbase = (int64_t)f->member_out - (int64_t)(f->crc_mark - out_base);
   int ret;
+
+  /* One unaligned 8-byte load tops the buffer up to 56..63 bits; `in` advances by the whole
+     bytes taken. Bits above bc are zeros or the very stream bits the load puts there. */
+#define REFILL()                 \
+  do {                           \
+    uint64_t w_;                 \
+    memcpy(&w_, in, 8);          \
+    bb |= w_ << bc;              \
+    in += (63 - bc) >> 3;        \
+    bc |= 56;                    \
+  } while (0)
 
 #define SAVE()                                                  \
   do {                                                          \
@@ -424,110 +454,158 @@ static int huff(FastInflate *f, const uint8_t **pin, const uint8_t *in_end, uint
   }
 
   for (;;) {
-    /* ---- fast loop: enough input for one refill, enough room for the longest match ---- */
+    /* ---- fast loop: enough input for two refills, enough room for the longest match ---- */
     /* Runs while more than FAST_IN bytes of input and FAST_OUT of room remain (the careful loop
-       below hands back under exactly the same condition). */
+       below hands back under exactly the same condition). Each iteration starts with the next
+       entry already looked up: a refill only adds bits above the ones held, and at least 11
+       bits are always held where the lookup is made, so the entry stays right. */
     const uint8_t *in_fast = in_end - in > FAST_IN ? in_end - FAST_IN : in;
     uint8_t *out_fast = out_end - out > FAST_OUT ? out_end - FAST_OUT : out;
-    while (LIKELY(in < in_fast && out < out_fast)) {
-      uint64_t w;
-      memcpy(&w, in, 8);
-      bb |= w << bc;
-      in += (63 - bc) >> 3;
-      bc |= 56;
-
-      uint32_t e = lt[bb & ((1u << FI_LBITS) - 1)];
-      if (LIKELY(E_TYPE(e) == T_LIT)) {
-        /* One or two literals per entry, stored as two bytes (the second may be overwritten). */
-        bb >>= E_LEN(e);
-        bc -= E_LEN(e);
-        uint16_t v = (uint16_t)E_VAL(e);
-        memcpy(out, &v, 2);
-        out += E_NLIT(e);
-        /* Another entry fits in the bits left (>= 56 - 22) without a refill. */
-        e = lt[bb & ((1u << FI_LBITS) - 1)];
-        if (E_TYPE(e) == T_LIT) {
-          bb >>= E_LEN(e);
-          bc -= E_LEN(e);
-          v = (uint16_t)E_VAL(e);
-          memcpy(out, &v, 2);
-          out += E_NLIT(e);
-        }
-        continue;
-      }
-      if (UNLIKELY(E_TYPE(e) == T_SUB)) {
-        e = lt[E_VAL(e) + ((bb >> FI_LBITS) & ((1u << E_EXTRA(e)) - 1))];
-        if (E_TYPE(e) == T_LIT) { /* a long literal code: always a single literal */
-          bb >>= E_LEN(e);
-          bc -= E_LEN(e);
+    if (LIKELY(in < in_fast && out < out_fast)) {
+      REFILL();
+      uint32_t e = lt[bb & LMASK];
+      do {
+        REFILL();
+        if (LIKELY(e & F_LIT)) {
+          /* Up to three literals: 3 x 11 bits of the >= 56 held. (Entries holding two literals
+             were tried: with three literals per refill their table pass cost more than they
+             saved.) */
+          bb >>= E_USE(e);
+          bc -= E_USE(e);
           *out++ = (uint8_t)E_VAL(e);
+          e = lt[bb & LMASK];
+          if (LIKELY(e & F_LIT)) {
+            bb >>= E_USE(e);
+            bc -= E_USE(e);
+            *out++ = (uint8_t)E_VAL(e);
+            e = lt[bb & LMASK];
+            if (e & F_LIT) {
+              bb >>= E_USE(e);
+              bc -= E_USE(e);
+              *out++ = (uint8_t)E_VAL(e);
+              e = lt[bb & LMASK];
+            }
+          }
           continue;
         }
-      }
-      if (LIKELY(E_TYPE(e) == T_LEN)) {
-        unsigned l = E_LEN(e), x = E_EXTRA(e);
-        uint32_t len = E_VAL(e) + (uint32_t)((bb >> l) & ((1u << x) - 1));
-        bb >>= l + x;
-        bc -= l + x;
-        uint32_t d = dt[bb & ((1u << FI_DBITS) - 1)];
-        if (UNLIKELY(E_TYPE(d) == T_SUB)) d = dt[E_VAL(d) + ((bb >> FI_DBITS) & ((1u << E_EXTRA(d)) - 1))];
-        if (UNLIKELY(E_TYPE(d) != T_DIST)) {
-          bb >>= E_LEN(d);
-          bc -= E_LEN(d);
-          SAVE();
-          return fail(f, "invalid distance code");
+        if (UNLIKELY(e & F_EXC)) {
+          if (IS_SUB(e)) {
+            uint32_t start = E_VAL(e), mask = (1u << E_CLEN(e)) - 1;
+            bb >>= FI_LBITS;
+            bc -= FI_LBITS;
+            e = lt[start + (bb & mask)];
+            if (e & F_LIT) { /* a long literal code: always a single literal */
+              bb >>= E_USE(e);
+              bc -= E_USE(e);
+              *out++ = (uint8_t)E_VAL(e);
+              e = lt[bb & LMASK];
+              continue;
+            }
+          }
+          if (e & F_EXC) {
+            bb >>= E_USE(e);
+            bc -= E_USE(e);
+            if (E_VAL(e) == 0) {
+              ret = FI_BOUNDARY;
+              goto leave;
+            }
+            SAVE();
+            return fail(f, "invalid literal/length code");
+          }
         }
-        l = E_LEN(d);
-        x = E_EXTRA(d);
-        uint32_t dist = E_VAL(d) + (uint32_t)((bb >> l) & ((1u << x) - 1));
-        bb >>= l + x;
-        bc -= l + x;
-        size_t have = (size_t)(out - out_base);
-        if (UNLIKELY((int64_t)have + mbase < (int64_t)dist)) {
-          SAVE();
-          return fail(f, "invalid distance too far back");
+        /* A length (<= 20 bits) and a distance (<= 28 bits) fit in the >= 56 held. */
+        uint64_t saved = bb;
+        bb >>= E_USE(e);
+        bc -= E_USE(e);
+        uint32_t len = E_VAL(e) + E_EXTRA_BITS(e, saved);
+        uint32_t d = dt[bb & DMASK];
+        if (UNLIKELY(d & F_EXC)) {
+          if (IS_SUB(d)) {
+            uint32_t start = E_VAL(d), mask = (1u << E_CLEN(d)) - 1;
+            bb >>= FI_DBITS;
+            bc -= FI_DBITS;
+            d = dt[start + (bb & mask)];
+          }
+          if (d & F_EXC) {
+            bb >>= E_USE(d);
+            bc -= E_USE(d);
+            SAVE();
+            return fail(f, "invalid distance code");
+          }
         }
+        saved = bb;
+        bb >>= E_USE(d);
+        bc -= E_USE(d);
+        uint32_t dist = E_VAL(d) + E_EXTRA_BITS(d, saved);
+        /* Matches reaching before this call's buffer are rare: only there is the member's
+           start checked, and the ring read. */
+        if (UNLIKELY(dist > (size_t)(out - out_base))) {
+          if ((int64_t)(out - out_base) + mbase < (int64_t)dist) {
+            SAVE();
+            return fail(f, "invalid distance too far back");
+          }
+          REFILL();
+          e = lt[bb & LMASK];
+          copy_slow(out, len, dist, out_base, ring);
+          out += len;
+          continue;
+        }
+        /* Refill and look the next entry up before the copy, so the two overlap. */
+        REFILL();
+        e = lt[bb & LMASK];
         uint8_t *dst = out;
         out += len;
-        if (LIKELY(dist <= have)) {
+        {
           const uint8_t *src = dst - dist;
-          if (dist >= 16) {
-            do {
-              memcpy(dst, src, 16);
-              dst += 16;
-              src += 16;
-            } while (dst < out);
+          /* Whole words, the first 32 bytes unconditionally (most matches are shorter): a word
+             never reads bytes it writes as long as the distance is at least its size. */
+          if (LIKELY(dist >= 16)) {
+            copy16(dst, src);
+            copy16(dst + 16, src + 16);
+            if (len > 32) {
+              dst += 32;
+              src += 32;
+              do {
+                copy16(dst, src);
+                dst += 16;
+                src += 16;
+              } while (dst < out);
+            }
           } else if (dist >= 8) {
-            do {
-              memcpy(dst, src, 8);
-              dst += 8;
-              src += 8;
-            } while (dst < out);
+            copy8(dst, src);
+            copy8(dst + 8, src + 8);
+            copy8(dst + 16, src + 16);
+            copy8(dst + 24, src + 24);
+            if (len > 32) {
+              dst += 32;
+              src += 32;
+              do {
+                copy8(dst, src);
+                dst += 8;
+                src += 8;
+              } while (dst < out);
+            }
           } else if (dist == 1) {
             uint64_t v = 0x0101010101010101ull * src[0];
             do {
               memcpy(dst, &v, 8);
-              dst += 8;
+              memcpy(dst + 8, &v, 8);
+              dst += 16;
             } while (dst < out);
           } else {
-            do *dst++ = *src++;
-            while (dst < out);
+            /* 2..7: eight bytes one by one; from then on the output repeats with a period that
+               is a multiple of dist and at least 8, so words can copy the rest. */
+            for (int i = 0; i < 8; i++) dst[i] = src[i];
+            src = dst + 8 - PERIOD8[dist];
+            dst += 8;
+            while (dst < out) {
+              copy8(dst, src);
+              dst += 8;
+              src += 8;
+            }
           }
-        } else {
-          copy_slow(dst, len, dist, out_base, ring);
         }
-        continue;
-      }
-      if (E_TYPE(e) == T_EOB) {
-        bb >>= E_LEN(e);
-        bc -= E_LEN(e);
-        ret = FI_BOUNDARY;
-        goto leave;
-      }
-      bb >>= E_LEN(e);
-      bc -= E_LEN(e);
-      SAVE();
-      return fail(f, "invalid literal/length code");
+      } while (LIKELY(in < in_fast && out < out_fast));
     }
 
     /* ---- careful loop: one symbol at a time, nothing consumed that cannot be finished ---- */
@@ -538,16 +616,22 @@ static int huff(FastInflate *f, const uint8_t **pin, const uint8_t *in_end, uint
         bb |= (uint64_t)(*in++) << bc;
         bc += 8;
       }
-      uint32_t e = lt[bb & ((1u << FI_LBITS) - 1)];
-      if (E_TYPE(e) == T_SUB) e = lt[E_VAL(e) + ((bb >> FI_LBITS) & ((1u << E_EXTRA(e)) - 1))];
-      unsigned t = E_TYPE(e);
-      /* Here a literal pair yields only its first literal: its bits may not all be held yet. */
-      unsigned l = t == T_LIT ? E_LIT1(e) : E_LEN(e);
-      if (l > bc) {
-        ret = FI_NEED_INPUT;
-        goto leave;
+      /* Missing bits read as zeros: an entry found that way is right whenever its code fits in
+         the bits held, and anything longer waits for input. */
+      uint32_t e = lt[bb & LMASK];
+      unsigned pre = 0;
+      uint64_t b1 = bb;
+      if (IS_SUB(e)) {
+        pre = FI_LBITS;
+        b1 = bb >> FI_LBITS;
+        e = lt[E_VAL(e) + (b1 & ((1u << E_CLEN(e)) - 1))];
       }
-      if (t == T_LIT) {
+      if (e & F_LIT) {
+        unsigned l = pre + E_USE(e);
+        if (l > bc) {
+          ret = FI_NEED_INPUT;
+          goto leave;
+        }
         if (out == out_end) {
           ret = FI_OUTPUT_FULL;
           goto leave;
@@ -557,47 +641,46 @@ static int huff(FastInflate *f, const uint8_t **pin, const uint8_t *in_end, uint
         *out++ = (uint8_t)E_VAL(e);
         continue;
       }
-      if (t == T_EOB) {
-        bb >>= l;
-        bc -= l;
-        ret = FI_BOUNDARY;
-        goto leave;
-      }
-      if (t != T_LEN) {
-        bb >>= l;
-        bc -= l;
-        SAVE();
-        return fail(f, "invalid literal/length code");
-      }
-      unsigned x = E_EXTRA(e);
-      if (l + x > bc) {
+      unsigned l = pre + E_USE(e);
+      if (l > bc) {
         ret = FI_NEED_INPUT;
         goto leave;
       }
-      uint32_t len = E_VAL(e) + (uint32_t)((bb >> l) & ((1u << x) - 1));
-      uint64_t b2 = bb >> (l + x);
-      unsigned c2 = bc - (l + x);
-      uint32_t d = dt[b2 & ((1u << FI_DBITS) - 1)];
-      if (E_TYPE(d) == T_SUB) d = dt[E_VAL(d) + ((b2 >> FI_DBITS) & ((1u << E_EXTRA(d)) - 1))];
-      unsigned dl = E_LEN(d);
+      if (e & F_EXC) {
+        bb >>= l;
+        bc -= l;
+        if (E_VAL(e) == 0) {
+          ret = FI_BOUNDARY;
+          goto leave;
+        }
+        SAVE();
+        return fail(f, "invalid literal/length code");
+      }
+      uint32_t len = E_VAL(e) + E_EXTRA_BITS(e, b1);
+      uint64_t b2 = b1 >> E_USE(e);
+      unsigned c2 = bc - l;
+      uint32_t d = dt[b2 & DMASK];
+      unsigned dpre = 0;
+      uint64_t b3 = b2;
+      if (IS_SUB(d)) {
+        dpre = FI_DBITS;
+        b3 = b2 >> FI_DBITS;
+        d = dt[E_VAL(d) + (b3 & ((1u << E_CLEN(d)) - 1))];
+      }
+      unsigned dl = dpre + E_USE(d);
       if (dl > c2) {
         ret = FI_NEED_INPUT;
         goto leave;
       }
-      if (E_TYPE(d) != T_DIST) {
+      if (d & F_EXC) {
         bb = b2 >> dl;
         bc = c2 - dl;
         SAVE();
         return fail(f, "invalid distance code");
       }
-      unsigned dx = E_EXTRA(d);
-      if (dl + dx > c2) {
-        ret = FI_NEED_INPUT;
-        goto leave;
-      }
-      uint32_t dist = E_VAL(d) + (uint32_t)((b2 >> dl) & ((1u << dx) - 1));
-      bb = b2 >> (dl + dx);
-      bc = c2 - (dl + dx);
+      uint32_t dist = E_VAL(d) + E_EXTRA_BITS(d, b3);
+      bb = b2 >> dl;
+      bc = c2 - dl;
       size_t have = (size_t)(out - out_base);
       if ((int64_t)have + mbase < (int64_t)dist) {
         SAVE();
@@ -620,7 +703,33 @@ leave:
   SAVE();
   return ret;
 #undef SAVE
+#undef REFILL
 }
+
+static int huff_generic(FastInflate *f, const uint8_t **pin, const uint8_t *in_end, uint8_t **pout, uint8_t *out_base,
+                        uint8_t *out_end, const uint8_t *ring) {
+  return huff_body(f, pin, in_end, pout, out_base, out_end, ring);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* The same loop compiled for BMI2 (shrx/shlx/bzhi: variable shifts and masks without flags), picked
+   at run time: the addon and its prebuilds target plain x86-64. ~4 % fewer cycles here. */
+__attribute__((target("bmi2"))) static int huff_bmi2(FastInflate *f, const uint8_t **pin, const uint8_t *in_end,
+                                                     uint8_t **pout, uint8_t *out_base, uint8_t *out_end,
+                                                     const uint8_t *ring) {
+  return huff_body(f, pin, in_end, pout, out_base, out_end, ring);
+}
+#endif
+
+static fi_huff_fn pick_huff(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("bmi2")) return huff_bmi2;
+#endif
+  return huff_generic;
+}
+
+const char *fi_variant(void) { return pick_huff() == huff_generic ? "generic" : "bmi2"; }
 
 /* ---- block headers ------------------------------------------------------------------------ */
 
@@ -630,7 +739,7 @@ static int code_lengths(FastInflate *f, const uint8_t **in, const uint8_t *end) 
   while (f->have < total) {
     need_bits(f, in, end, 14); /* longest step: a 7-bit code and 7 extra bits */
     uint32_t e = f->codelen[peek(f, 7)];
-    unsigned l = E_LEN(e);
+    unsigned l = E_USE(e);
     if (l > f->bc) return FI_NEED_INPUT;
     unsigned sym = E_VAL(e);
     if (sym < 16) {
@@ -653,7 +762,6 @@ static int code_lengths(FastInflate *f, const uint8_t **in, const uint8_t *end) 
   }
   if (f->lens[256] == 0) return fail(f, "invalid code -- missing end-of-block");
   if (build_table(f->litlen, FI_LT_SIZE, FI_LBITS, f->lens, f->nlen, K_LITLEN) != 0) return fail(f, "invalid literal/lengths set");
-  pair_literals(f->litlen);
   if (build_table(f->dist, FI_DT_SIZE, FI_DBITS, f->lens + f->nlen, f->ndist, K_DIST) != 0) return fail(f, "invalid distances set");
   f->lt = f->litlen;
   f->dt = f->dist;
@@ -752,7 +860,7 @@ int fi_run(FastInflate *f, const uint8_t **in, const uint8_t *in_end, uint8_t **
         if (r != FI_BOUNDARY) return r;
         break;
       case M_HUFF:
-        r = huff(f, in, in_end, out, out_base, out_end, ring);
+        r = f->huff(f, in, in_end, out, out_base, out_end, ring);
         if (r != FI_BOUNDARY) {
           SYNC_OUT(f, *out);
           return r;

@@ -35,6 +35,10 @@
 #define FI_DT_SIZE ((1 << FI_DBITS) + 32 * 128)
 #define FI_CT_SIZE (1 << 7)
 
+struct FastInflate;
+typedef int (*fi_huff_fn)(struct FastInflate *, const uint8_t **, const uint8_t *, uint8_t **, uint8_t *, uint8_t *,
+                          const uint8_t *);
+
 typedef struct FastInflate {
   /* Bit reader: `bc` valid bits in `bb`, LSB first; `pulled` counts input bytes moved into bb
      over the whole stream. The next unread bit sits at stream bit 8*pulled - bc. */
@@ -61,6 +65,7 @@ typedef struct FastInflate {
   uint32_t copy_len, copy_dist; /* a match cut short by a full output buffer */
 
   const char *msg;
+  fi_huff_fn huff; /* the Huffman loop built for this CPU */
   const uint32_t *lt, *dt;
   uint32_t litlen[FI_LT_SIZE];
   uint32_t dist[FI_DT_SIZE];
@@ -86,6 +91,9 @@ int fi_has_pending_bytes(const FastInflate *f);
  */
 int fi_run(FastInflate *f, const uint8_t **in, const uint8_t *in_end, uint8_t **out, uint8_t *out_base,
            uint8_t *out_end, const uint8_t *ring);
+
+/* Which build of the Huffman loop runs on this CPU: "bmi2" or "generic". */
+const char *fi_variant(void);
 
 /* zlib's total_in at this point: bytes consumed, a partly consumed byte counted. */
 static inline uint64_t fi_total_in(const FastInflate *f) { return f->pulled - (f->bc >> 3); }
