@@ -66,6 +66,7 @@ export interface NativeAddon {
 
 /** CRC-32 engines of native/crc32.c: AVX-512 VPCLMULQDQ or SSE PCLMULQDQ folding, ARMv8 CRC32 instructions, slicing-by-8 tables. */
 export type Crc32Engine = 'vpclmul' | 'pclmul' | 'armv8' | 'table';
+export const CRC32_ENGINES: readonly Crc32Engine[] = ['vpclmul', 'pclmul', 'armv8', 'table'];
 export type Crc32Choice = Crc32Engine | 'auto';
 export interface Crc32Info {
   auto: Crc32Engine;
@@ -131,6 +132,10 @@ export function native(): NativeAddon {
     const loaded = load();
     checkSlots('builderInflate', loaded.addon.builderInfoSlots, BuilderInfo);
     checkSlots('readerInflate', loaded.addon.readerInfoSlots, ReaderInfo);
+    const crc = loaded.addon.crc32Info;
+    if (crc !== undefined && !(crc.available.includes(crc.auto) && crc.available.every((e) => CRC32_ENGINES.includes(e)))) {
+      throw new ZtocError('INTERNAL', `native addon crc32 engines ${JSON.stringify(crc)} are not the ones ztoc knows (${CRC32_ENGINES.join(', ')}): rebuild it (npm ci)`);
+    }
     cached = loaded;
   }
   return cached.addon;
