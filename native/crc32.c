@@ -22,6 +22,7 @@
 #include "crc32.h"
 
 #include <string.h>
+#include <zlib.h> /* Node's: crc32_z binds to the copy the node executable exports */
 
 #define POLY_REFLECTED 0xEDB88320u
 #define SHORT_LEN 64 /* buffers below this skip the vector set-up */
@@ -208,9 +209,13 @@ ARMV8_TARGET static uint32_t crc_armv8_engine(uint32_t crc, const uint8_t *p, si
 }
 #endif
 
+/* ---- zlib: where the CPU has no CRC instructions, zlib's braided code beats slicing-by-8 ---- */
+
+static uint32_t crc_zlib_engine(uint32_t crc, const uint8_t *p, size_t n) { return (uint32_t)crc32_z(crc, p, n); }
+
 /* ---- dispatch ------------------------------------------------------------------------------ */
 
-const char *const ztoc_crc32_engine_names[] = {"vpclmul", "pclmul", "armv8", "table", NULL};
+const char *const ztoc_crc32_engine_names[] = {"vpclmul", "pclmul", "armv8", "zlib", "table", NULL};
 
 /* The engine for buffers of SHORT_LEN bytes and more; set once, before the addon's init runs. */
 static ztoc_crc32_fn crc_long = crc_table_engine;
@@ -218,6 +223,7 @@ static const char *crc_long_name = "table";
 
 ztoc_crc32_fn ztoc_crc32_engine(const char *name) {
   if (strcmp(name, "table") == 0) return crc_table_engine;
+  if (strcmp(name, "zlib") == 0) return crc_zlib_engine;
 #ifdef HAVE_X86_ENGINES
   __builtin_cpu_init();
   int pclmul = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");

@@ -8,8 +8,9 @@
  *  - "pclmul":  x86-64 with PCLMULQDQ + SSE4.1: carry-less multiply folding (Intel, "Fast CRC
  *               Computation for Generic Polynomials Using PCLMULQDQ"), Barrett reduction;
  *  - "armv8":   AArch64 with the CRC32 extension (HWCAP_CRC32): the CRC32X/W/H/B instructions;
- *  - "table":   anywhere: slicing-by-8 tables. It also takes every buffer shorter than 64 bytes
- *               (gzip header bytes, tails), where setting up the folding costs more than it saves.
+ *  - "zlib":    anywhere else: the crc32_z of the zlib Node exports (braided, ~2x the tables);
+ *  - "table":   slicing-by-8 tables, portable. It takes every buffer shorter than 64 bytes (gzip
+ *               header bytes, tails), where setting up any of the others costs more than it saves.
  */
 #ifndef ZTOC_CRC32_H
 #define ZTOC_CRC32_H
@@ -23,7 +24,7 @@ uint32_t ztoc_crc32(uint32_t crc, const uint8_t *buf, size_t len);
 
 typedef uint32_t (*ztoc_crc32_fn)(uint32_t crc, const uint8_t *buf, size_t len);
 
-/* The engine called `name` ("vpclmul", "pclmul", "armv8", "table"; "auto" is ztoc_crc32 itself), or
+/* The engine called `name` ("vpclmul", "pclmul", "armv8", "zlib", "table"; "auto" is ztoc_crc32 itself), or
    NULL when this build or this CPU lacks it. For tests and benchmarks of each engine. */
 ztoc_crc32_fn ztoc_crc32_engine(const char *name);
 

@@ -707,7 +707,7 @@ static napi_value crc32_call(napi_env env, napi_callback_info info) {
     int known = 0;
     for (const char *const *e = ztoc_crc32_engine_names; *e != NULL; e++) known |= strcmp(*e, name) == 0;
     if (!known) {
-      napi_throw_range_error(env, "ZTOC_NATIVE_ARG", "engine must be auto, vpclmul, pclmul, armv8 or table");
+      napi_throw_range_error(env, "ZTOC_NATIVE_ARG", "engine must be auto, vpclmul, pclmul, armv8, zlib or table");
       return NULL;
     }
     fn = ztoc_crc32_engine(name);

@@ -64,9 +64,9 @@ export interface NativeAddon {
   readonly crc32Info?: Crc32Info;
 }
 
-/** CRC-32 engines of native/crc32.c: AVX-512 VPCLMULQDQ or SSE PCLMULQDQ folding, ARMv8 CRC32 instructions, slicing-by-8 tables. */
-export type Crc32Engine = 'vpclmul' | 'pclmul' | 'armv8' | 'table';
-export const CRC32_ENGINES: readonly Crc32Engine[] = ['vpclmul', 'pclmul', 'armv8', 'table'];
+/** CRC-32 engines of native/crc32.c: AVX-512 VPCLMULQDQ or SSE PCLMULQDQ folding, ARMv8 CRC32 instructions, Node's zlib, slicing-by-8 tables. */
+export type Crc32Engine = 'vpclmul' | 'pclmul' | 'armv8' | 'zlib' | 'table';
+export const CRC32_ENGINES: readonly Crc32Engine[] = ['vpclmul', 'pclmul', 'armv8', 'zlib', 'table'];
 export type Crc32Choice = Crc32Engine | 'auto';
 export interface Crc32Info {
   auto: Crc32Engine;
