@@ -7,6 +7,8 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   const { VERSION } = await import('../dist/src/version.js');
   process.stdout.write(`${VERSION}\n`);
 } else {
+  // A command that builds layers starts its inflate worker first, beside the CLI's own loading.
+  await (await import('../dist/src/cli/prestart.js')).prestartFor(args[0]);
   const { main } = await import('../dist/src/cli/main.js');
   process.exitCode = await main(process.argv);
 }

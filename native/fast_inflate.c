@@ -418,6 +418,9 @@ static inline __attribute__((always_inline)) int huff_body(FastInflate *f, const
   const uint32_t *lt = f->lt, *dt = f->dt;
   /* Member bytes before out_base, signed: the member may have begun inside this buffer. */
   int64_t mbase = (int64_t)f->member_out - (int64_t)(f->crc_mark - out_base);
+  /* The earliest byte a match may copy from without the slow path: the buffer's start, or the
+     member's first byte when the member began inside this buffer. */
+  const uint8_t *lo = mbase < 0 ? out_base - mbase : out_base;
   int ret;
 
   /* One unaligned 8-byte load tops the buffer up to 56..63 bits; `in` advances by the whole
@@ -537,9 +540,10 @@ static inline __attribute__((always_inline)) int huff_body(FastInflate *f, const
         bb >>= E_USE(d);
         bc -= E_USE(d);
         uint32_t dist = E_VAL(d) + E_EXTRA_BITS(d, saved);
-        /* Matches reaching before this call's buffer are rare: only there is the member's
-           start checked, and the ring read. */
-        if (UNLIKELY(dist > (size_t)(out - out_base))) {
+        /* Matches reaching before this call's buffer, or before the member's first byte when
+           the member began in it, are rare: only then are the member's start checked and the
+           ring read. */
+        if (UNLIKELY(dist > (size_t)(out - lo))) {
           if ((int64_t)(out - out_base) + mbase < (int64_t)dist) {
             SAVE();
             return fail(f, "invalid distance too far back");

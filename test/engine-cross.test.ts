@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { constants as zc, gzipSync } from 'node:zlib';
+import { constants as zc, crc32, deflateRawSync, gzipSync } from 'node:zlib';
 import { buildZtoc, type BuildOptions, type BuildResult } from '../src/ztoc/build.js';
 import { decodeZinfo } from '../src/inflate/zinfo.js';
 import { availableEngines, type Engine } from '../src/inflate/native.js';
@@ -221,6 +221,23 @@ test('crafted deflate streams: invalid codes and tables fail alike under each en
     const layer = Buffer.concat([hdr, Buffer.from(body), Buffer.alloc(16)]);
     const o = await agree(layer, 65536, name, [{ seed: 5, max: 3, thread: 'inline' }, CHUNKINGS[1]!]);
     assert.ok('err' in o, `${name}: accepted`);
+  }
+});
+
+test('a gzip member may not copy from the member before it, wherever the members sit in the buffers', async () => {
+  // The second member is deflated against the first one's text as a preset dictionary, so its
+  // first match reaches before its own start: zlib refuses that ("invalid distance too far back").
+  // Small members put both in one output buffer, the case the fuzz target once caught the fast
+  // engine missing; large chunks and a worker put them apart.
+  const text = Buffer.from('the quick brown fox jumps over the lazy dog; '.repeat(40));
+  const raw = deflateRawSync(text, { dictionary: text });
+  const trailer = Buffer.alloc(8);
+  trailer.writeUInt32LE(crc32(text), 0);
+  trailer.writeUInt32LE(text.length, 4);
+  const layer = Buffer.concat([gzipN(text), gzipHeader(), raw, trailer]);
+  for (const runs of [[{ seed: 7, max: 1 << 20, thread: 'inline' as const }], CHUNKINGS]) {
+    const o = await agree(layer, 65536, 'member copying from the member before', runs);
+    assert.ok('err' in o && o.err.code === 'GZIP_CORRUPT' && /too far back/.test(o.err.message), JSON.stringify('err' in o ? o.err.message : 'accepted'));
   }
 });
 

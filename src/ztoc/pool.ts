@@ -38,6 +38,19 @@ export class WorkerPool {
     return worker;
   }
 
+  /**
+   * Starts up to `n` workers now, idle and unref'd, so that their start (~50 ms: a new isolate, the
+   * worker's modules, the addon) overlaps the caller's own start-up instead of delaying the first
+   * inflate. A command that is about to build layers calls it first thing.
+   */
+  prestart(n = 1): void {
+    while (!this.closed && this.live < Math.min(n, this.size)) {
+      const w = this.spawn();
+      w.unref();
+      this.idle.push(w);
+    }
+  }
+
   /** Returns a worker; `broken` ones (crashed, or mid-layer when aborted) are terminated. */
   release(w: Worker, broken = false): void {
     if (broken || this.closed) {

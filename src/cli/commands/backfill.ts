@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { ZtocError } from '../../errors.js';
 import type { BackfillReport, ImageRecord } from '../../jobs/backfill.js';
 import { DEFAULT_DISK_CACHE_BYTES, DEFAULT_MEMORY_CACHE_BYTES, DEFAULT_V2_TAG_SUFFIX } from '../../jobs/defaults.js';
-import { addIndexFlags, addRegistryFlags, addSociOptionFlags, collect, countArg, indexSettings, registryOptions, sizeArg, sociOptions, type IndexFlags, type RegistryFlags, type SociOptionFlags } from '../flags.js';
+import { addIndexFlags, addRegistryFlags, addSociOptionFlags, collect, countArg, indexSettings, prestartInflateWorker, registryOptions, sizeArg, sociOptions, type IndexFlags, type RegistryFlags, type SociOptionFlags } from '../flags.js';
 import { formatBytes, type Terminal } from '../io.js';
 
 interface BackfillFlags extends IndexFlags, SociOptionFlags, RegistryFlags {
@@ -137,6 +137,7 @@ export function registerBackfill(program: Command, term: Terminal): void {
   addSociOptionFlags(cmd);
   addRegistryFlags(cmd, term).action(async (registryArg: string, flags: BackfillFlags) => {
     const registry = checkRegistry(registryArg);
+    prestartInflateWorker();
     if (flags.keepGoing && flags.failFast) throw new ZtocError('INVALID_ARGUMENT', '--keep-going and --fail-fast exclude each other');
     const rps = flags.rps === undefined ? 0 : Number(flags.rps);
     if (!(rps >= 0) || !Number.isFinite(rps)) throw new ZtocError('INVALID_ARGUMENT', `--rps must be a non-negative number`);
