@@ -193,17 +193,35 @@ test('arm64 glibc prebuild runs: a real arm64 node under qemu-aarch64 loads it a
   const layer = join(LOCAL_GOLDEN, 'layers', 'pax-records.tar.gz');
   const out = join(tmp, 'arm64.ztoc');
   const script = `
-    const { nativeInfo } = await import(${JSON.stringify(join(pkgDir, 'dist/src/inflate/native.js'))});
+    const { nativeInfo, nativeCrc32 } = await import(${JSON.stringify(join(pkgDir, 'dist/src/inflate/native.js'))});
     const { buildZtoc, readFileChunks } = await import(${JSON.stringify(join(pkgDir, 'dist/src/index.js'))});
     const r = await buildZtoc(readFileChunks(${JSON.stringify(layer)}), { spanSize: 65536, buildToolId: ${JSON.stringify(SOCI_BUILD_TOOL_ID)} });
     (await import('node:fs')).writeFileSync(${JSON.stringify(out)}, r.bytes);
-    console.log(JSON.stringify({ arch: process.arch, ...nativeInfo() }));`;
+    // Each CRC-32 engine of the arm64 build against zlib's, at lengths around its 8- and 32-byte steps and alignments.
+    const { crc32 } = await import('node:zlib');
+    const buf = (await import('node:crypto')).randomBytes((1 << 20) + 64);
+    const crcBad = [];
+    for (const e of ['auto', ...nativeInfo().crc32.available])
+      for (const len of [0, 1, 3, 7, 8, 9, 31, 32, 33, 63, 64, 65, 100, 1000, 4099, 1 << 20])
+        for (const off of [0, 1, 4, 7]) {
+          const v = buf.subarray(off, off + len);
+          if (nativeCrc32(v, 0x9e3779b9, e) !== crc32(v, 0x9e3779b9)) crcBad.push(e + ':' + len + '@' + off);
+        }
+    console.log(JSON.stringify({ arch: process.arch, ...nativeInfo(), crcBad }));`;
   // A file, not --eval: the inflate worker inherits execArgv, and --input-type would break it.
   writeFileSync(join(tmp, 'arm64.mjs'), script);
   const r = spawnSync(qemu, ['-L', '/usr/aarch64-linux-gnu', node, join(tmp, 'arm64.mjs')], { encoding: 'utf8', timeout: 120_000 });
   assert.equal(r.status, 0, r.stderr);
-  const info = JSON.parse(r.stdout) as { arch: string; origin: string; path: string; engine: unknown };
-  assert.deepEqual(info, { arch: 'arm64', origin: 'prebuild', path: join(realpathSync(pkgDir), 'prebuilds', 'linux-arm64', 'node.napi.glibc.node'), engine: info.engine });
+  const info = JSON.parse(r.stdout) as { arch: string; origin: string; path: string; engine: unknown; crc32: unknown; crcBad: string[] };
+  // qemu-aarch64's default CPU has the CRC32 extension: the armv8 engine is picked and agrees with zlib.
+  assert.deepEqual(info, {
+    arch: 'arm64',
+    origin: 'prebuild',
+    path: join(realpathSync(pkgDir), 'prebuilds', 'linux-arm64', 'node.napi.glibc.node'),
+    engine: info.engine,
+    crc32: { auto: 'armv8', available: ['armv8', 'zlib', 'table'] },
+    crcBad: [],
+  });
   assert.ok(readFileSync(out).equals(readFileSync(join(LOCAL_GOLDEN, 'ztoc', 'pax-records.tar.gz.span65536.ztoc'))));
 });
 
