@@ -771,6 +771,9 @@ static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, cons
   return 1;
 }
 
+/* A whole number in [0, 2^53): checked without libm's floor (the addon links only libc). */
+static int whole(double d) { return d >= 0 && d < 9007199254740992.0 && d == (double)(int64_t)d; }
+
 /*
  * encodeEntries(buf, state, vtables, chunk, cursor, metas) -> status (ZE_*)
  * The FbWriter of src/ztoc/encode.ts hands its state over: buf is its whole buffer, state a
@@ -796,11 +799,10 @@ static napi_value encode_entries(napi_env env, napi_callback_info info) {
     return NULL;
   }
   double cap = s[0], space = s[1], fl = s[2], minalign = s[3], nvt = s[4], end = c[0], mi = c[1];
-  int ok = cap == (double)buflen && space == floor(space) && fl == floor(fl) && fl >= 0 && fl <= space && space <= cap &&
-           (minalign == 1 || minalign == 2 || minalign == 4 || minalign == 8) && nvt == floor(nvt) && nvt >= 0 &&
-           nvt <= (double)nvts && end == floor(end) && end >= 0 && end <= (double)chunklen && mi == floor(mi) && mi >= 0 &&
-           mi <= (double)nmetas;
-  for (size_t k = 0; ok && k < (size_t)nvt; k++) ok = v[k] == floor(v[k]) && v[k] >= 4 && v[k] <= cap - space;
+  int ok = cap == (double)buflen && whole(space) && whole(fl) && fl <= space && space <= cap &&
+           (minalign == 1 || minalign == 2 || minalign == 4 || minalign == 8) && whole(nvt) && nvt <= (double)nvts &&
+           whole(end) && end <= (double)chunklen && whole(mi) && mi <= (double)nmetas;
+  for (size_t k = 0; ok && k < (size_t)nvt; k++) ok = whole(v[k]) && v[k] >= 4 && v[k] <= cap - space;
   if (!ok) {
     napi_throw_range_error(env, "ZTOC_NATIVE_ARG", "encodeEntries: writer state, cursor or vtables out of range");
     return NULL;
@@ -836,6 +838,9 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_value engines;
   NAPI_CALL(env, napi_create_object(env, &engines));
   if (!set_num(env, engines, "zlib", ENGINE_ZLIB) || !set_num(env, engines, "fast", ENGINE_FAST)) return NULL;
+  /* Which build of the fast engine's Huffman loop this CPU runs ("bmi2" or "generic"). */
+  napi_value variant;
+  NAPI_CALL(env, napi_create_string_utf8(env, fi_variant(), NAPI_AUTO_LENGTH, &variant));
   napi_value crc32 = crc32_info(env);
   if (crc32 == NULL) return NULL;
   napi_property_descriptor props[] = {
@@ -850,6 +855,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"readerMessage", NULL, reader_message, NULL, NULL, NULL, napi_default, NULL},
       {"zlibVersion", NULL, get_zlib_version, NULL, NULL, NULL, napi_default, NULL},
       {"encodeEntries", NULL, encode_entries, NULL, NULL, NULL, napi_default, NULL},
+      {"fastVariant", NULL, NULL, NULL, NULL, variant, napi_enumerable, NULL},
       {"builderInfoSlots", NULL, NULL, NULL, NULL, bslots, napi_enumerable, NULL},
       {"readerInfoSlots", NULL, NULL, NULL, NULL, rslots, napi_enumerable, NULL},
       {"engines", NULL, NULL, NULL, NULL, engines, napi_enumerable, NULL},

@@ -61,6 +61,8 @@ export interface NativeAddon {
   encodeEntries(buf: Uint8Array, state: Float64Array, vtables: Float64Array, chunk: Uint8Array, cursor: Float64Array, metas: Int32Array): number;
   readonly builderInfoSlots: Readonly<Record<string, number>>;
   readonly readerInfoSlots: Readonly<Record<string, number>>;
+  /** The fast engine's Huffman loop this CPU runs: "bmi2" or "generic" (absent from older builds). */
+  readonly fastVariant?: string;
   /** Engine name → the number builderCreate takes. Absent from builds older than the fast engine. */
   readonly engines?: Readonly<Record<string, number>>;
   /** zlib's crc32_z on one CRC-32 engine (native/crc32.c; 'auto' is the one the fast inflater runs). Absent from older builds. */
@@ -93,7 +95,7 @@ export interface NativeInfo {
   /** prebuild: shipped in the package (prebuilds/<platform>-<arch>/); build: compiled here by node-gyp; other: elsewhere (ZTOC_PREBUILD). */
   origin: 'prebuild' | 'build' | 'other';
   /** The engine `auto` runs, every engine the addon has, and the version of the zlib the `node` executable exports. */
-  engine: { name: Engine; available: Engine[]; zlibVersion: string };
+  engine: { name: Engine; available: Engine[]; zlibVersion: string; fastVariant?: string };
   /** The CRC-32 engine of the fast inflater (undefined: a build older than native/crc32.c). */
   crc32: Crc32Info | undefined;
 }
@@ -158,7 +160,12 @@ export function nativeInfo(): NativeInfo {
   return {
     path: cached.path,
     origin,
-    engine: { name: resolveEngine('auto'), available: availableEngines(), zlibVersion: cached.addon.zlibVersion() },
+    engine: {
+      name: resolveEngine('auto'),
+      available: availableEngines(),
+      zlibVersion: cached.addon.zlibVersion(),
+      ...(cached.addon.fastVariant === undefined ? {} : { fastVariant: cached.addon.fastVariant }),
+    },
     crc32: cached.addon.crc32Info,
   };
 }

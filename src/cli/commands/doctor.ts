@@ -47,7 +47,8 @@ export function registerDoctor(program: Command, term: Terminal): void {
       out(`addon      ${addon.origin === 'prebuild' ? 'prebuilt' : addon.origin === 'build' ? 'built here by node-gyp' : 'loaded from outside the package'}: ${addon.path}`);
       const e = addon.engine;
       const others = e.available.filter((n) => n !== e.name).map((n) => (n === 'zlib' ? `zlib ${e.zlibVersion} (exported by node; --engine zlib or ZTOC_ENGINE=zlib)` : n));
-      out(`engine     ${e.name === 'zlib' ? `zlib ${e.zlibVersion} (exported by node)` : e.name}${others.length > 0 ? `; also ${others.join(', ')}` : ''}`);
+      const name = e.name === 'zlib' ? `zlib ${e.zlibVersion} (exported by node)` : e.fastVariant !== undefined ? `${e.name} (${e.fastVariant} build of its Huffman loop)` : e.name;
+      out(`engine     ${name}${others.length > 0 ? `; also ${others.join(', ')}` : ''}`);
       if (addon.crc32 !== undefined) {
         const { auto, available } = addon.crc32;
         const others = available.filter((n) => n !== auto);
