@@ -18,9 +18,9 @@
  * field for the same reason.
  */
 #include "fast_inflate.h"
+#include "crc32.h"
 
 #include <string.h>
-#include <zlib.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "fast_inflate assumes a little-endian host"
@@ -213,8 +213,8 @@ void fi_next_member(FastInflate *f) {
   f->hstep = 0;
   f->hgot = 0;
   f->hacc = 0;
-  f->hcrc = (uint32_t)crc32(0L, Z_NULL, 0);
-  f->crc = (uint32_t)crc32(0L, Z_NULL, 0);
+  f->hcrc = 0; /* CRC-32 of nothing */
+  f->crc = 0;
   f->member_out = 0;
   f->last = 0;
   f->copy_len = 0;
@@ -267,7 +267,7 @@ static int header_bytes(FastInflate *f, const uint8_t **in, const uint8_t *end, 
   while (f->hgot < n) {
     if (!get_byte(f, in, end, &b)) return 0;
     uint8_t c = (uint8_t)b;
-    f->hcrc = (uint32_t)crc32(f->hcrc, &c, 1);
+    f->hcrc = ztoc_crc32(f->hcrc, &c, 1);
     if (f->hgot < 4) f->hacc |= (uint32_t)b << (8 * f->hgot);
     f->hgot++;
   }
@@ -309,7 +309,7 @@ static int gzip_header(FastInflate *f, const uint8_t **in, const uint8_t *end) {
         while (f->xlen > 0) {
           if (!get_byte(f, in, end, &b)) return FI_NEED_INPUT;
           uint8_t c = (uint8_t)b;
-          f->hcrc = (uint32_t)crc32(f->hcrc, &c, 1);
+          f->hcrc = ztoc_crc32(f->hcrc, &c, 1);
           f->xlen--;
         }
         f->hstep = 5;
@@ -320,7 +320,7 @@ static int gzip_header(FastInflate *f, const uint8_t **in, const uint8_t *end) {
           for (;;) {
             if (!get_byte(f, in, end, &b)) return FI_NEED_INPUT;
             uint8_t c = (uint8_t)b;
-            f->hcrc = (uint32_t)crc32(f->hcrc, &c, 1);
+            f->hcrc = ztoc_crc32(f->hcrc, &c, 1);
             if (b == 0) break;
           }
         }
@@ -405,7 +405,7 @@ static const uint8_t PERIOD8[8] = {0, 8, 8, 9, 8, 10, 12, 14};
   do {                                                                                     \
     size_t n_ = (size_t)((out) - (f)->crc_mark);                                           \
     if (n_) {                                                                              \
-      (f)->crc = (uint32_t)crc32_z((f)->crc, (f)->crc_mark, n_);                           \
+      (f)->crc = ztoc_crc32((f)->crc, (f)->crc_mark, n_);                                \
       (f)->member_out += n_;                                                               \
       (f)->crc_mark = (out);                                                               \
     }                                                                                      \

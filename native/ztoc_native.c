@@ -34,6 +34,7 @@
 #include <unistd.h>
 #endif
 #include "fast_inflate.h"
+#include "crc32.h"
 #include "ztoc_encode.h"
 
 #define WINSIZE 32768
@@ -1011,6 +1012,70 @@ static napi_value get_zlib_version(napi_env env, napi_callback_info info) {
   return s;
 }
 
+/* ---- CRC-32 engines (crc32.c), exported for their tests and `ztoc doctor` ------------------- */
+
+/* crc32(buf: Uint8Array, crc: number, engine?: string) -> number: zlib's crc32_z on one engine
+   ("auto" = the one the fast inflater runs). An engine this CPU or build lacks throws. */
+static napi_value crc32_call(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  size_t argc = 3;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!get_args(env, info, 2, argv)) return NULL;
+  unsigned char *buf;
+  size_t len;
+  int64_t crc;
+  if (!get_u8(env, argv[0], &buf, &len) || !get_int(env, argv[1], "crc", 0, 4294967295.0, &crc)) return NULL;
+  char name[16] = "auto";
+  napi_valuetype t = napi_undefined;
+  if (argc > 2) NAPI_CALL(env, napi_typeof(env, argv[2], &t));
+  if (t != napi_undefined) {
+    size_t n;
+    if (t != napi_string || napi_get_value_string_utf8(env, argv[2], name, sizeof name, &n) != napi_ok) {
+      napi_throw_type_error(env, "ZTOC_NATIVE_ARG", "engine must be a string");
+      return NULL;
+    }
+    if (n == sizeof name - 1) name[0] = '\0'; /* truncated: no engine has so long a name */
+  }
+  ztoc_crc32_fn fn = ztoc_crc32;
+  if (strcmp(name, "auto") != 0) {
+    int known = 0;
+    for (const char *const *e = ztoc_crc32_engine_names; *e != NULL; e++) known |= strcmp(*e, name) == 0;
+    if (!known) {
+      napi_throw_range_error(env, "ZTOC_NATIVE_ARG", "engine must be auto, vpclmul, pclmul, armv8, zlib or table");
+      return NULL;
+    }
+    fn = ztoc_crc32_engine(name);
+    if (fn == NULL) {
+      char m[96];
+      snprintf(m, sizeof m, "crc32 engine %s is not available on this CPU or in this build", name);
+      napi_throw_error(env, "ZTOC_NATIVE_UNSUPPORTED", m);
+      return NULL;
+    }
+  }
+  /* An empty Uint8Array may carry a NULL data pointer, which crc32_z reads as "return 0". */
+  static const uint8_t none[1] = {0};
+  napi_value rv;
+  NAPI_CALL(env, napi_create_uint32(env, fn((uint32_t)crc, len > 0 ? buf : none, len), &rv));
+  return rv;
+}
+
+/* { auto: engine name, available: [names, fastest first] } */
+static napi_value crc32_info(napi_env env) {
+  napi_value o, s, list;
+  NAPI_CALL(env, napi_create_object(env, &o));
+  NAPI_CALL(env, napi_create_string_utf8(env, ztoc_crc32_auto_name(), NAPI_AUTO_LENGTH, &s));
+  NAPI_CALL(env, napi_set_named_property(env, o, "auto", s));
+  NAPI_CALL(env, napi_create_array(env, &list));
+  uint32_t n = 0;
+  for (const char *const *e = ztoc_crc32_engine_names; *e != NULL; e++) {
+    if (ztoc_crc32_engine(*e) == NULL) continue;
+    NAPI_CALL(env, napi_create_string_utf8(env, *e, NAPI_AUTO_LENGTH, &s));
+    NAPI_CALL(env, napi_set_element(env, list, n++, s));
+  }
+  NAPI_CALL(env, napi_set_named_property(env, o, "available", list));
+  return o;
+}
+
 /* { name: index } for a slot enum, so JS addresses results by name and checks the layout. */
 static napi_value slot_object(napi_env env, const char *const *names, int n) {
   napi_value o;
@@ -1039,6 +1104,9 @@ static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, cons
   return 1;
 }
 
+/* A whole number in [0, 2^53): checked without libm's floor (the addon links only libc). */
+static int whole(double d) { return d >= 0 && d < 9007199254740992.0 && d == (double)(int64_t)d; }
+
 /*
  * encodeEntries(buf, state, vtables, chunk, cursor, metas) -> status (ZE_*)
  * The FbWriter of src/ztoc/encode.ts hands its state over: buf is its whole buffer, state a
@@ -1064,11 +1132,10 @@ static napi_value encode_entries(napi_env env, napi_callback_info info) {
     return NULL;
   }
   double cap = s[0], space = s[1], fl = s[2], minalign = s[3], nvt = s[4], end = c[0], mi = c[1];
-  int ok = cap == (double)buflen && space == floor(space) && fl == floor(fl) && fl >= 0 && fl <= space && space <= cap &&
-           (minalign == 1 || minalign == 2 || minalign == 4 || minalign == 8) && nvt == floor(nvt) && nvt >= 0 &&
-           nvt <= (double)nvts && end == floor(end) && end >= 0 && end <= (double)chunklen && mi == floor(mi) && mi >= 0 &&
-           mi <= (double)nmetas;
-  for (size_t k = 0; ok && k < (size_t)nvt; k++) ok = v[k] == floor(v[k]) && v[k] >= 4 && v[k] <= cap - space;
+  int ok = cap == (double)buflen && whole(space) && whole(fl) && fl <= space && space <= cap &&
+           (minalign == 1 || minalign == 2 || minalign == 4 || minalign == 8) && whole(nvt) && nvt <= (double)nvts &&
+           whole(end) && end <= (double)chunklen && whole(mi) && mi <= (double)nmetas;
+  for (size_t k = 0; ok && k < (size_t)nvt; k++) ok = whole(v[k]) && v[k] >= 4 && v[k] <= cap - space;
   if (!ok) {
     napi_throw_range_error(env, "ZTOC_NATIVE_ARG", "encodeEntries: writer state, cursor or vtables out of range");
     return NULL;
@@ -1104,6 +1171,11 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_value engines;
   NAPI_CALL(env, napi_create_object(env, &engines));
   if (!set_num(env, engines, "zlib", ENGINE_ZLIB) || !set_num(env, engines, "fast", ENGINE_FAST)) return NULL;
+  /* Which build of the fast engine's Huffman loop this CPU runs ("bmi2" or "generic"). */
+  napi_value variant;
+  NAPI_CALL(env, napi_create_string_utf8(env, fi_variant(), NAPI_AUTO_LENGTH, &variant));
+  napi_value crc32 = crc32_info(env);
+  if (crc32 == NULL) return NULL;
   napi_property_descriptor props[] = {
       {"builderCreate", NULL, builder_create, NULL, NULL, NULL, napi_default, NULL},
       {"builderInflate", NULL, builder_inflate, NULL, NULL, NULL, napi_default, NULL},
@@ -1122,9 +1194,12 @@ static napi_value init(napi_env env, napi_value exports) {
       {"readerMessage", NULL, reader_message, NULL, NULL, NULL, napi_default, NULL},
       {"zlibVersion", NULL, get_zlib_version, NULL, NULL, NULL, napi_default, NULL},
       {"encodeEntries", NULL, encode_entries, NULL, NULL, NULL, napi_default, NULL},
+      {"fastVariant", NULL, NULL, NULL, NULL, variant, napi_enumerable, NULL},
       {"builderInfoSlots", NULL, NULL, NULL, NULL, bslots, napi_enumerable, NULL},
       {"readerInfoSlots", NULL, NULL, NULL, NULL, rslots, napi_enumerable, NULL},
       {"engines", NULL, NULL, NULL, NULL, engines, napi_enumerable, NULL},
+      {"crc32", NULL, crc32_call, NULL, NULL, NULL, napi_default, NULL},
+      {"crc32Info", NULL, NULL, NULL, NULL, crc32, napi_enumerable, NULL},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
   return exports;

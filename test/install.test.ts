@@ -114,10 +114,12 @@ test('the install compiled nothing: doctor reports the shipped prebuild and its 
   assert.equal(existsSync(join(pkgDir, 'build')), false, 'node-gyp ran during the install');
   const r = ztoc(['doctor', '--json']);
   assert.equal(r.status, 0, r.stderr);
-  const d = JSON.parse(r.stdout) as { addon: { origin: string; path: string }; engine: { name: string; available: string[]; zlibVersion: string }; selfTest: { ok: boolean } };
+  const d = JSON.parse(r.stdout) as { addon: { origin: string; path: string }; engine: { name: string; available: string[]; zlibVersion: string; fastVariant: string }; selfTest: { ok: boolean } };
   assert.equal(d.addon.origin, 'prebuild');
   assert.equal(d.addon.path, join(realpathSync(pkgDir), 'prebuilds', `linux-${arch()}`, 'node.napi.glibc.node'));
-  assert.deepEqual(d.engine, { name: 'fast', available: ['fast', 'zlib'], zlibVersion: process.versions.zlib.replace(/-.*$/, '') });
+  // The fast engine's Huffman loop is built twice; the BMI2 one runs where the CPU has BMI2.
+  const bmi2 = /^flags\s*:.*\bbmi2\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
+  assert.deepEqual(d.engine, { name: 'fast', available: ['fast', 'zlib'], zlibVersion: process.versions.zlib.replace(/-.*$/, ''), fastVariant: bmi2 ? 'bmi2' : 'generic' });
   assert.equal(d.selfTest.ok, true);
   // The text form names the file too.
   assert.ok(ztoc(['doctor']).stdout.includes(`prebuilt: ${d.addon.path}`));
@@ -193,17 +195,35 @@ test('arm64 glibc prebuild runs: a real arm64 node under qemu-aarch64 loads it a
   const layer = join(LOCAL_GOLDEN, 'layers', 'pax-records.tar.gz');
   const out = join(tmp, 'arm64.ztoc');
   const script = `
-    const { nativeInfo } = await import(${JSON.stringify(join(pkgDir, 'dist/src/inflate/native.js'))});
+    const { nativeInfo, nativeCrc32 } = await import(${JSON.stringify(join(pkgDir, 'dist/src/inflate/native.js'))});
     const { buildZtoc, readFileChunks } = await import(${JSON.stringify(join(pkgDir, 'dist/src/index.js'))});
     const r = await buildZtoc(readFileChunks(${JSON.stringify(layer)}), { spanSize: 65536, buildToolId: ${JSON.stringify(SOCI_BUILD_TOOL_ID)} });
     (await import('node:fs')).writeFileSync(${JSON.stringify(out)}, r.bytes);
-    console.log(JSON.stringify({ arch: process.arch, ...nativeInfo() }));`;
+    // Each CRC-32 engine of the arm64 build against zlib's, at lengths around its 8- and 32-byte steps and alignments.
+    const { crc32 } = await import('node:zlib');
+    const buf = (await import('node:crypto')).randomBytes((1 << 20) + 64);
+    const crcBad = [];
+    for (const e of ['auto', ...nativeInfo().crc32.available])
+      for (const len of [0, 1, 3, 7, 8, 9, 31, 32, 33, 63, 64, 65, 100, 1000, 4099, 1 << 20])
+        for (const off of [0, 1, 4, 7]) {
+          const v = buf.subarray(off, off + len);
+          if (nativeCrc32(v, 0x9e3779b9, e) !== crc32(v, 0x9e3779b9)) crcBad.push(e + ':' + len + '@' + off);
+        }
+    console.log(JSON.stringify({ arch: process.arch, ...nativeInfo(), crcBad }));`;
   // A file, not --eval: the inflate worker inherits execArgv, and --input-type would break it.
   writeFileSync(join(tmp, 'arm64.mjs'), script);
   const r = spawnSync(qemu, ['-L', '/usr/aarch64-linux-gnu', node, join(tmp, 'arm64.mjs')], { encoding: 'utf8', timeout: 120_000 });
   assert.equal(r.status, 0, r.stderr);
-  const info = JSON.parse(r.stdout) as { arch: string; origin: string; path: string; engine: unknown };
-  assert.deepEqual(info, { arch: 'arm64', origin: 'prebuild', path: join(realpathSync(pkgDir), 'prebuilds', 'linux-arm64', 'node.napi.glibc.node'), engine: info.engine });
+  const info = JSON.parse(r.stdout) as { arch: string; origin: string; path: string; engine: unknown; crc32: unknown; crcBad: string[] };
+  // qemu-aarch64's default CPU has the CRC32 extension: the armv8 engine is picked and agrees with zlib.
+  assert.deepEqual(info, {
+    arch: 'arm64',
+    origin: 'prebuild',
+    path: join(realpathSync(pkgDir), 'prebuilds', 'linux-arm64', 'node.napi.glibc.node'),
+    engine: { name: 'fast', available: ['fast', 'zlib'], zlibVersion: (info.engine as { zlibVersion: string }).zlibVersion, fastVariant: 'generic' },
+    crc32: { auto: 'armv8', available: ['armv8', 'zlib', 'table'] },
+    crcBad: [],
+  });
   assert.ok(readFileSync(out).equals(readFileSync(join(LOCAL_GOLDEN, 'ztoc', 'pax-records.tar.gz.span65536.ztoc'))));
 });
 

@@ -73,8 +73,23 @@ export interface NativeAddon {
   encodeEntries(buf: Uint8Array, state: Float64Array, vtables: Float64Array, chunk: Uint8Array, cursor: Float64Array, metas: Int32Array): number;
   readonly builderInfoSlots: Readonly<Record<string, number>>;
   readonly readerInfoSlots: Readonly<Record<string, number>>;
+  /** The fast engine's Huffman loop this CPU runs: "bmi2" or "generic" (absent from older builds). */
+  readonly fastVariant?: string;
   /** Engine name → the number builderCreate takes. Absent from builds older than the fast engine. */
   readonly engines?: Readonly<Record<string, number>>;
+  /** zlib's crc32_z on one CRC-32 engine (native/crc32.c; 'auto' is the one the fast inflater runs). Absent from older builds. */
+  crc32?(buf: Uint8Array, crc: number, engine?: Crc32Choice): number;
+  /** The CRC-32 engine 'auto' runs, and every engine this CPU and build have, fastest first. */
+  readonly crc32Info?: Crc32Info;
+}
+
+/** CRC-32 engines of native/crc32.c: AVX-512 VPCLMULQDQ or SSE PCLMULQDQ folding, ARMv8 CRC32 instructions, Node's zlib, slicing-by-8 tables. */
+export type Crc32Engine = 'vpclmul' | 'pclmul' | 'armv8' | 'zlib' | 'table';
+export const CRC32_ENGINES: readonly Crc32Engine[] = ['vpclmul', 'pclmul', 'armv8', 'zlib', 'table'];
+export type Crc32Choice = Crc32Engine | 'auto';
+export interface Crc32Info {
+  auto: Crc32Engine;
+  available: Crc32Engine[];
 }
 
 /** What encodeEntries returns (native/ztoc_encode.h ZE_*). */
@@ -92,7 +107,9 @@ export interface NativeInfo {
   /** prebuild: shipped in the package (prebuilds/<platform>-<arch>/); build: compiled here by node-gyp; other: elsewhere (ZTOC_PREBUILD). */
   origin: 'prebuild' | 'build' | 'other';
   /** The engine `auto` runs, every engine the addon has, and the version of the zlib the `node` executable exports. */
-  engine: { name: Engine; available: Engine[]; zlibVersion: string };
+  engine: { name: Engine; available: Engine[]; zlibVersion: string; fastVariant?: string };
+  /** The CRC-32 engine of the fast inflater (undefined: a build older than native/crc32.c). */
+  crc32: Crc32Info | undefined;
 }
 
 /** The package root: the nearest directory above this file (src/ or dist/src/) holding ztoc's package.json. */
@@ -137,6 +154,10 @@ export function native(): NativeAddon {
     const loaded = load();
     checkSlots('builderInflate', loaded.addon.builderInfoSlots, BuilderInfo);
     checkSlots('readerInflate', loaded.addon.readerInfoSlots, ReaderInfo);
+    const crc = loaded.addon.crc32Info;
+    if (crc !== undefined && !(crc.available.includes(crc.auto) && crc.available.every((e) => CRC32_ENGINES.includes(e)))) {
+      throw new ZtocError('INTERNAL', `native addon crc32 engines ${JSON.stringify(crc)} are not the ones ztoc knows (${CRC32_ENGINES.join(', ')}): rebuild it (npm ci)`);
+    }
     cached = loaded;
   }
   return cached.addon;
@@ -148,7 +169,24 @@ export function nativeInfo(): NativeInfo {
   if (cached === undefined) throw new ZtocError('INTERNAL', 'native addon not loaded');
   const rel = relative(cached.root, cached.path).split(sep);
   const origin = rel[0] === 'prebuilds' ? 'prebuild' : rel[0] === 'build' ? 'build' : 'other';
-  return { path: cached.path, origin, engine: { name: resolveEngine('auto'), available: availableEngines(), zlibVersion: cached.addon.zlibVersion() } };
+  return {
+    path: cached.path,
+    origin,
+    engine: {
+      name: resolveEngine('auto'),
+      available: availableEngines(),
+      zlibVersion: cached.addon.zlibVersion(),
+      ...(cached.addon.fastVariant === undefined ? {} : { fastVariant: cached.addon.fastVariant }),
+    },
+    crc32: cached.addon.crc32Info,
+  };
+}
+
+/** The gzip CRC-32 of buf continuing from crc (zlib's crc32 semantics), on a chosen engine of native/crc32.c. */
+export function nativeCrc32(buf: Uint8Array, crc = 0, engine: Crc32Choice = 'auto'): number {
+  const n = native();
+  if (n.crc32 === undefined) throw new ZtocError('INTERNAL', 'this build of the native addon has no crc32 (rebuild it: npm ci)');
+  return n.crc32(buf, crc, engine);
 }
 
 /** Engines the loaded addon has. */

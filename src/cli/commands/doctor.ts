@@ -1,5 +1,5 @@
 // Owns `ztoc doctor`: which addon binary this install loaded (shipped prebuild or local node-gyp
-// build), which inflate engine it runs, and a one-layer self-test through it.
+// build), which inflate engine and CRC-32 engine it runs, and a one-layer self-test through it.
 
 import { gzipSync } from 'node:zlib';
 import type { Command } from 'commander';
@@ -34,6 +34,7 @@ export function registerDoctor(program: Command, term: Terminal): void {
         napi: Number(process.versions.napi),
         addon: { origin: addon.origin, path: addon.path },
         engine: addon.engine,
+        crc32: addon.crc32,
         selfTest: { ok: true, ztocBytes: r.bytes.length },
       };
       if (flags.json) {
@@ -46,7 +47,13 @@ export function registerDoctor(program: Command, term: Terminal): void {
       out(`addon      ${addon.origin === 'prebuild' ? 'prebuilt' : addon.origin === 'build' ? 'built here by node-gyp' : 'loaded from outside the package'}: ${addon.path}`);
       const e = addon.engine;
       const others = e.available.filter((n) => n !== e.name).map((n) => (n === 'zlib' ? `zlib ${e.zlibVersion} (exported by node; --engine zlib or ZTOC_ENGINE=zlib)` : n));
-      out(`engine     ${e.name === 'zlib' ? `zlib ${e.zlibVersion} (exported by node)` : e.name}${others.length > 0 ? `; also ${others.join(', ')}` : ''}`);
+      const name = e.name === 'zlib' ? `zlib ${e.zlibVersion} (exported by node)` : e.fastVariant !== undefined ? `${e.name} (${e.fastVariant} build of its Huffman loop)` : e.name;
+      out(`engine     ${name}${others.length > 0 ? `; also ${others.join(', ')}` : ''}`);
+      if (addon.crc32 !== undefined) {
+        const { auto, available } = addon.crc32;
+        const others = available.filter((n) => n !== auto);
+        out(`crc32      ${auto} (gzip CRC-32 of the fast engine)${others.length > 0 ? `; also ${others.join(', ')}` : ''}`);
+      }
       out(`self-test  ok (zTOC of an empty layer, ${r.bytes.length} bytes)`);
     });
 }
