@@ -95,6 +95,22 @@ test('create, write an image, resolve, read', async () => {
   assert.ok(chunks.length >= 4);
   assert.ok(chunks.every((c) => c.length <= 1024 * 1024));
   assert.ok(Buffer.concat(chunks).equals(tarBytes));
+  // with reuseBuffer every chunk lies in one buffer (copied here before the next is asked for)
+  const copies: Buffer[] = [];
+  const buffers = new Set<ArrayBufferLike>();
+  for await (const c of again.openBlobStream(d, { reuseBuffer: true })) {
+    copies.push(Buffer.from(c));
+    buffers.add(c.buffer);
+  }
+  assert.ok(copies.length >= 4);
+  assert.equal(buffers.size, 1);
+  assert.ok(Buffer.concat(copies).equals(tarBytes));
+  await assert.rejects(
+    (async () => {
+      for await (const c of again.openBlobStream('sha256:' + '0'.repeat(64), { reuseBuffer: true })) void c;
+    })(),
+    (e: unknown) => isZtocError(e, 'LAYOUT_INVALID'),
+  );
 
   // writeBlob is idempotent and content addressed
   assert.equal(await again.writeBlob(gz), sha256(gz));
@@ -182,6 +198,12 @@ test('a tampered blob fails verification', async () => {
   await assert.rejects(
     (async () => {
       for await (const chunk of layout.openBlobStream(digest)) void chunk;
+    })(),
+    (e: unknown) => isZtocError(e, 'DIGEST_MISMATCH'),
+  );
+  await assert.rejects(
+    (async () => {
+      for await (const chunk of layout.openBlobStream(digest, { reuseBuffer: true })) void chunk;
     })(),
     (e: unknown) => isZtocError(e, 'DIGEST_MISMATCH'),
   );

@@ -7,7 +7,7 @@ import { parseManifestOrIndex } from '../oci/validate.js';
 import { sha256Digest } from '../oci/digest.js';
 import type { Descriptor, ImageManifest } from '../oci/types.js';
 import { verifiedSource } from '../ztoc/source.js';
-import type { FetchedDocument, ImageStore, ParsedDocument, ReferrerRemoval } from './store.js';
+import type { FetchedDocument, ImageStore, OpenBlobOptions, ParsedDocument, ReferrerRemoval } from './store.js';
 
 function toDoc(bytes: Uint8Array, mediaType?: string): { doc: ParsedDocument; mediaType: string } {
   const p = parseManifestOrIndex(bytes, mediaType);
@@ -41,9 +41,9 @@ export class LayoutStore implements ImageStore {
     return { descriptor, bytes, doc };
   }
 
-  openBlob(desc: Descriptor): AsyncIterable<Uint8Array> {
+  openBlob(desc: Descriptor, opts: OpenBlobOptions = {}): AsyncIterable<Uint8Array> {
     // The stream hashes and checks itself; the mark tells the builder not to hash it again.
-    return verifiedSource(this.layout.openBlobStream(desc.digest, { verify: true }), desc.digest);
+    return verifiedSource(this.layout.openBlobStream(desc.digest, { verify: true, reuseBuffer: opts.reuseBuffer === true }), desc.digest);
   }
 
   async fetchBlob(desc: Descriptor, maxBytes: number): Promise<Buffer> {

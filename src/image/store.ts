@@ -25,6 +25,14 @@ export interface ReferrerRemoval {
   note?: string;
 }
 
+export interface OpenBlobOptions {
+  /**
+   * The consumer is done with each chunk when it asks for the next (buildZtoc copies what it keeps),
+   * so a store may read every chunk into the same buffer: no allocation, and no garbage, per MiB.
+   */
+  reuseBuffer?: boolean;
+}
+
 export interface ImageStore {
   readonly kind: 'registry' | 'layout';
   /** The repository or layout, for messages (`127.0.0.1:5000/app`, `oci:./dir`). */
@@ -37,7 +45,7 @@ export interface ImageStore {
    * Streams a blob; the store checks size and digest when the stream ends, and marks the stream as
    * a VerifiedSource (src/ztoc/source.ts) so that the builder hashes the blob only once.
    */
-  openBlob(desc: Descriptor): AsyncIterable<Uint8Array>;
+  openBlob(desc: Descriptor, opts?: OpenBlobOptions): AsyncIterable<Uint8Array>;
   fetchBlob(desc: Descriptor, maxBytes: number): Promise<Buffer>;
   /** Compressed bytes [start, end) of a blob. */
   readRange(digest: string, start: number, end: number): Promise<Uint8Array>;

@@ -115,7 +115,7 @@ class LayerBuilder {
       s.signal?.throwIfAborted();
       s.emit({ type: 'layer-start', platform, layer: layer.digest, size: layer.size });
       try {
-        const r = await buildZtoc(this.store.openBlob(layer), {
+        const r = await buildZtoc(this.store.openBlob(layer, { reuseBuffer: true }), {
           spanSize: s.spanSize,
           buildToolId: s.buildToolId,
           kind: layerCompression(layer.mediaType) === 'tar' ? 'tar' : 'gzip',

@@ -15,6 +15,7 @@ import { gunzipSync } from 'node:zlib';
 import { ZtocError } from '../errors.js';
 import { parseManifestOrIndex, validateIndex, type ParsedManifestOrIndex } from '../oci/validate.js';
 import { atomicWriteFile, commitTempFile, writeTempFile } from '../fs/atomic-write.js';
+import { readFileChunks } from '../fs/file-chunks.js';
 import { Sha256Counter, isHashableDigest, parseHashableDigest, sha256Digest } from '../oci/digest.js';
 import { MediaType, isIndexMediaType, isManifestMediaType, layerCompression, referrerDescriptor, type Descriptor, type ImageIndex, type ImageManifest, type Platform } from '../oci/types.js';
 import { marshalIndex, marshalManifest, marshalGoValue, type JsonValue } from '../oci/gojson.js';
@@ -283,19 +284,21 @@ export class OciLayout {
 
   /**
    * Streams a blob in chunks of up to 1 MiB. With `verify` (default) the digest is checked at the end and
-   * the iteration throws DIGEST_MISMATCH after the last chunk if it differs.
+   * the iteration throws DIGEST_MISMATCH after the last chunk if it differs. With `reuseBuffer` every
+   * chunk is read into the same buffer, valid until the next one is asked for (for consumers that copy).
    */
-  openBlobStream(digest: string, opts: { verify?: boolean } = {}): AsyncIterable<Uint8Array> {
+  openBlobStream(digest: string, opts: { verify?: boolean; reuseBuffer?: boolean } = {}): AsyncIterable<Uint8Array> {
     const { algorithm: alg } = parseHashableDigest(digest);
     const path = this.blobPath(digest);
     const verify = opts.verify ?? true;
+    const reuse = opts.reuseBuffer === true;
     const missing = (): ZtocError => this.missing(digest);
     return {
       async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
         const hash: Hash | undefined = verify ? createHash(alg) : undefined;
-        const stream = createReadStream(path, { highWaterMark: BLOB_STREAM_CHUNK });
+        const chunks = reuse ? readFileChunks(path, BLOB_STREAM_CHUNK) : (createReadStream(path, { highWaterMark: BLOB_STREAM_CHUNK }) as AsyncIterable<Buffer> & { destroy(): void });
         try {
-          for await (const chunk of stream as AsyncIterable<Buffer>) {
+          for await (const chunk of chunks) {
             hash?.update(chunk);
             yield chunk;
           }
@@ -303,7 +306,7 @@ export class OciLayout {
           if (isEnoent(err)) throw missing();
           throw ioError(`cannot read blob ${digest}`, err);
         } finally {
-          stream.destroy();
+          if ('destroy' in chunks) chunks.destroy();
         }
         if (hash !== undefined) {
           const actual = `${alg}:${hash.digest('hex')}`;
@@ -566,3 +569,4 @@ export class OciLayout {
     throw new ZtocError('INVALID_ARGUMENT', `cannot compute the diff_id of a ${layer.mediaType} layer: pass a config`);
   }
 }
+

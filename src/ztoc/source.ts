@@ -1,23 +1,9 @@
-// Owns the chunk streams the builder reads: a local layer file (one reused buffer, so a multi-GB
-// layer doesn't leave a trail of 1 MiB garbage buffers behind; the consumer copies or hashes each
-// chunk before asking for the next), and the mark a store puts on a blob stream that verifies its
-// own digest, so that the builder doesn't hash the same bytes a second time.
+// Owns the chunk streams the builder reads: a local layer file (src/fs/file-chunks.ts: one reused
+// buffer; the builder copies or hashes each chunk before asking for the next), and the mark a store
+// puts on a blob stream that verifies its own digest, so that the builder doesn't hash the same
+// bytes a second time.
 
-import { open } from 'node:fs/promises';
-
-export async function* readFileChunks(path: string, chunkSize = 1 << 20): AsyncGenerator<Uint8Array> {
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(chunkSize);
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, chunkSize, null);
-      if (bytesRead === 0) return;
-      yield buf.subarray(0, bytesRead);
-    }
-  } finally {
-    await fh.close();
-  }
-}
+export { readFileChunks } from '../fs/file-chunks.js';
 
 /**
  * A chunk stream that hashes its own bytes and throws (DIGEST_MISMATCH) from its last step when
