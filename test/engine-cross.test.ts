@@ -254,6 +254,23 @@ for (const engine of ['fast', 'zlib'] as Engine[]) {
   });
 }
 
+test('golden zTOCs reproduce byte for byte when the worker hashes the spans (BuildOptions.spanHashing)', async () => {
+  const cases = goldenCases();
+  for (const c of cases) {
+    const layer = readFileSync(goldenLayer(c.layer));
+    for (const engine of ['fast', 'zlib'] as Engine[]) {
+      const r = await buildZtoc(randomChunks(layer, c.span, 100_000), { spanSize: c.span, buildToolId: SOCI_BUILD_TOOL_ID, kind: 'auto', engine, spanHashing: 'worker' });
+      assert.equal(sha256(r.bytes), sha256(readFileSync(c.ztocPath)), `${c.layer} span ${c.span}, ${engine}`);
+    }
+  }
+  // Small spans: many boundaries, mid-byte overlaps, spans cut across input chunks.
+  const data = gzipN(tar);
+  const a = await buildZtoc(randomChunks(data, 11, 3000), { spanSize: 65536, spanHashing: 'worker' });
+  const b = await buildZtoc(randomChunks(data, 12, 7000), { spanSize: 65536, spanHashing: 'driver' });
+  assert.ok(a.spans > 3);
+  assert.equal(sha256(a.bytes), sha256(b.bytes));
+});
+
 test('an unknown engine is refused before anything is read', async () => {
   await assert.rejects(
     buildZtoc(whole(gzipN(tar)), { engine: 'turbo' as Engine }),

@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { isZtocError, ZtocError } from '../src/errors.js';
 import { ZtocStore } from '../src/jobs/backfill-cache.js';
 import { recordError } from '../src/jobs/backfill-image.js';
@@ -17,6 +18,7 @@ import { indexImage, type IndexOptions } from '../src/jobs/index-image.js';
 import { MediaType, type Descriptor } from '../src/oci/types.js';
 import { EMPTY_CONFIG_DIGEST, parseSociIndex } from '../src/soci/index.js';
 import { marshalManifest } from '../src/oci/gojson.js';
+import { buildZtoc } from '../src/ztoc/build.js';
 import { decodeZtoc } from '../src/ztoc/decode.js';
 import { SOCI_BUILD_TOOL_ID } from '../src/ztoc/model.js';
 import { LOCAL_GOLDEN } from './helpers/golden.js';
@@ -82,6 +84,19 @@ test('v1: zTOC blobs first, then the empty config, the SOCI index last; the zTOC
   const info = parseSociIndex(store.blob(ref.digest));
   assert.deepEqual([...info.ztocByLayer].map(([layer, z]) => [layer, z.digest]), p.ztocs.map((z) => [z.layer, z.ztoc.digest]));
   assert.deepEqual(info.subject?.digest, img.descriptor.digest);
+});
+
+test('three layers built at once (their workers hash the spans): the zTOCs are the same bytes', async () => {
+  // A third gzip layer: the PAX layer's tar at another level; its oracle is a lone build (spans hashed by the driver).
+  const third = gzipSync(gunzipSync(PAX), { level: 1 });
+  const oracle = Buffer.from((await buildZtoc((async function* () { yield third; })(), { spanSize: SPAN, buildToolId: SOCI_BUILD_TOOL_ID })).bytes);
+  const store = new MemoryStore();
+  store.addImage([{ bytes: SEMVER }, { bytes: PAX }, { bytes: third }], { tag: 'three' });
+  const r = await indexImage(store, 'three', { ...OPTS, concurrency: 3 });
+  const p = r.platforms[0]!;
+  assert.equal(p.status, 'indexed');
+  const got = p.ztocs.map((z) => Buffer.from(store.blob(z.ztoc.digest)).toString('hex'));
+  assert.deepEqual(got, [GOLDEN_ZTOC.get(SEMVER)!, GOLDEN_ZTOC.get(PAX)!, oracle].map((b) => b.toString('hex')));
 });
 
 test('v1 again: already indexed, nothing pushed or read; a dry run pushes nothing', async () => {

@@ -46,7 +46,11 @@ export function layerSkip(layer: Descriptor, minLayerSize: number): SkippedLayer
 }
 
 export async function buildLayers(store: ImageStore, targets: Target[], s: IndexSettings): Promise<TargetLayers[]> {
-  const builder = new LayerBuilder(store, s);
+  // Every build's driver runs on this one thread. From three builds at once it bounds them all, so
+  // their workers hash the spans. With two (2 cores, two big layers: measured, docs/performance.md)
+  // the bigger layer's worker is the critical path instead, and hashing there made the run slower.
+  const buildable = new Set(targets.flatMap((t) => t.manifest.layers.filter((l) => layerSkip(l, s.minLayerSize) === undefined).map((l) => l.digest)));
+  const builder = new LayerBuilder(store, s, Math.min(s.concurrency, buildable.size) > 2 ? 'worker' : 'driver');
   const settled = await Promise.allSettled(targets.map((t) => buildTarget(builder, t, s)));
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
@@ -78,6 +82,7 @@ class LayerBuilder {
   constructor(
     private readonly store: ImageStore,
     private readonly s: IndexSettings,
+    private readonly spanHashing: 'driver' | 'worker',
   ) {
     this.limit = limiter(s.concurrency);
   }
@@ -123,6 +128,7 @@ class LayerBuilder {
           layer: layer.digest,
           expectedDigest: layer.digest,
           expectedSize: layer.size,
+          spanHashing: this.spanHashing,
           ...(s.pool ? { pool: s.pool } : {}),
           ...(s.engine ? { engine: s.engine } : {}),
           onProgress: (bytes) => s.emit({ type: 'layer-progress', layer: layer.digest, bytes, size: layer.size }),

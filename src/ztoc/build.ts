@@ -44,6 +44,13 @@ export interface BuildOptions {
   expectedSize?: number;
   /** Inflate on a worker thread (default) or on this thread. */
   thread?: 'worker' | 'inline';
+  /**
+   * Which thread hashes the spans when a worker inflates. 'driver' (the default) suits one build:
+   * the worker is its critical path and this thread has time to spare. 'worker' suits several builds
+   * at once (indexImage, backfill): this thread is then shared by all of them and becomes the
+   * bottleneck, so each worker hashes its own spans. The digests are the same either way.
+   */
+  spanHashing?: 'driver' | 'worker';
   /** Inflate engine: 'auto' (default) is the fast engine when the addon has it, else zlib. */
   engine?: EngineChoice;
   pool?: WorkerPool;
@@ -116,7 +123,7 @@ function inlineInflate(slots: Uint8Array[], spanSize: number, engine: Engine, bo
   };
 }
 
-function workerInflate(worker: Worker, pool: WorkerPool, inputs: SharedArrayBuffer[], spanSize: number, engine: Engine, box: BlobBox, ev: Events): Inflate {
+function workerInflate(worker: Worker, pool: WorkerPool, inputs: SharedArrayBuffer[], spanSize: number, engine: Engine, box: BlobBox, hashSpans: boolean, ev: Events): Inflate {
   const post = (m: ToWorker): void => worker.postMessage(m);
   const outputs = Array.from({ length: OUTPUTS }, () => new SharedArrayBuffer(OUTPUT_SIZE));
   const outViews = outputs.map((b) => new Uint8Array(b));
@@ -130,8 +137,8 @@ function workerInflate(worker: Worker, pool: WorkerPool, inputs: SharedArrayBuff
         post({ type: 'output', slot: m.slot });
         break;
       case 'done': {
-        const { inflatedSize, members, engine } = m.summary;
-        ev.done({ blob: box, inflatedSize, members, engine });
+        const { inflatedSize, members, engine, spanDigests } = m.summary;
+        ev.done({ blob: box, inflatedSize, members, engine, ...(spanDigests === undefined ? {} : { spanDigests }) });
         break;
       }
       case 'error':
@@ -140,7 +147,7 @@ function workerInflate(worker: Worker, pool: WorkerPool, inputs: SharedArrayBuff
     }
   });
   worker.on('error', (err) => ev.error(new ZtocError('INTERNAL', `inflate worker failed: ${err.message}`, { cause: err })));
-  post({ type: 'init', spanSize, engine, inputs, outputs, blobBox: box.id });
+  post({ type: 'init', spanSize, engine, inputs, outputs, blobBox: box.id, hashSpans });
   return {
     send: (slot, length, start) => post({ type: 'chunk', slot, length, start }),
     end: () => post({ type: 'end' }),
@@ -283,6 +290,8 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
   const trusted = opts.expectedDigest !== undefined && verifiedDigestOf(source) === opts.expectedDigest;
   const blobHash = trusted ? undefined : createHash('sha256');
   const spans = new SpanHasher();
+  // Set when the worker inflating this layer hashes its spans (see BuildOptions.spanHashing).
+  let workerHashes = false;
   let total = 0;
   let sent = 0;
   const declared: LayerKind | undefined = opts.kind === 'auto' ? undefined : opts.kind;
@@ -310,8 +319,10 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
       if (failure === undefined) {
         const view = slots[slot]!.subarray(0, length);
         try {
-          for (let i = 0; i < cps.length; i += 3) spans.boundary(cps[i]!, cps[i + 2]! !== 0, view, start);
-          spans.feedTo(start + length, view, start);
+          if (!workerHashes) {
+            for (let i = 0; i < cps.length; i += 3) spans.boundary(cps[i]!, cps[i + 2]! !== 0, view, start);
+            spans.feedTo(start + length, view, start);
+          }
         } catch (err) {
           events.error(err);
         }
@@ -342,7 +353,10 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
     assembler = new TocAssembler(k, spanSize);
     if (k === 'tar') inflate = tarPassthrough(slots, spans, spanSize, events);
     else if (opts.thread === 'inline') inflate = inlineInflate(slots, spanSize, engine, box, events);
-    else inflate = workerInflate(await pool.acquire(), pool, shared, spanSize, engine, box, events);
+    else {
+      workerHashes = opts.spanHashing === 'worker';
+      inflate = workerInflate(await pool.acquire(), pool, shared, spanSize, engine, box, workerHashes, events);
+    }
   };
   let head: Uint8Array | undefined;
   let broken = false;
@@ -384,7 +398,9 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
       summary = await done;
       if (failure !== undefined) throw failure;
     }
-    const encoded = assembler!.encode(summary, { spanDigests: spans.finish(), compressedSize: total, buildToolId: opts.buildToolId ?? DEFAULT_BUILD_TOOL_ID });
+    const spanDigests = workerHashes ? summary?.spanDigests : spans.finish();
+    if (spanDigests === undefined) throw new ZtocError('INTERNAL', 'the inflate worker sent no span digests');
+    const encoded = assembler!.encode(summary, { spanDigests, compressedSize: total, buildToolId: opts.buildToolId ?? DEFAULT_BUILD_TOOL_ID });
     const bytes = encoded.bytes;
     let model: Ztoc | undefined;
     return {

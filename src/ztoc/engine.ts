@@ -19,6 +19,8 @@ export interface InflateSummary {
   members: number;
   /** The inflate engine that ran. */
   engine: Engine;
+  /** The span digests, when the inflater computed them (a worker asked to: BuildOptions.spanHashing). */
+  spanDigests?: string[];
 }
 
 /** What the driver knows only at the end: span digests (it hashes) and the blob size. */

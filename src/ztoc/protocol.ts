@@ -12,15 +12,18 @@ import type { InflateSummary } from './engine.js';
 
 export type ToWorker =
   /** Input and output slots are views over SharedArrayBuffers owned by the driver. */
-  | { type: 'init'; spanSize: number; engine: Engine; inputs: SharedArrayBuffer[]; outputs: SharedArrayBuffer[]; blobBox: number }
+  | { type: 'init'; spanSize: number; engine: Engine; inputs: SharedArrayBuffer[]; outputs: SharedArrayBuffer[]; blobBox: number; hashSpans: boolean }
   /** Input slot `slot` holds `length` compressed bytes starting at layer offset `start`. */
   | { type: 'chunk'; slot: number; length: number; start: number }
   /** Output slot `slot` was scanned and may be refilled. */
   | { type: 'output'; slot: number }
   | { type: 'end' };
 
-/** The end of a layer as the worker reports it: the blob itself is in the driver's box by now. */
-export type WorkerSummary = Omit<InflateSummary, 'blob'> & { blobLength: number };
+/**
+ * The end of a layer as the worker reports it: the blob itself is in the driver's box by now; the
+ * span digests when `init` asked the worker to hash the spans.
+ */
+export type WorkerSummary = Omit<InflateSummary, 'blob' | 'spanDigests'> & { blobLength: number; spanDigests?: string[] };
 
 export interface SerializedError {
   code: ZtocErrorCode;

@@ -1,17 +1,20 @@
 // Owns the worker-thread side of a build: inflate one layer at a time with checkpoints. Input
 // slots arrive in order and are handed back once consumed (with the checkpoints found in them);
 // output fills shared slots that the driver hands back after scanning, which is also the
-// back-pressure: with no free output slot, inflation waits.
+// back-pressure: with no free output slot, inflation waits. When `init` asks for it, the worker also
+// hashes each consumed input slot into the span digests (the same SpanHasher the driver uses).
 
 import { parentPort } from 'node:worker_threads';
 import { ZtocError } from '../errors.js';
 import { CheckpointInflater, DEFAULT_OUTPUT_SIZE } from '../inflate/inflater.js';
 import { serializeError, type FromWorker, type ToWorker } from './protocol.js';
+import { SpanHasher } from './spans.js';
 
 let inflater: CheckpointInflater | undefined;
 let failed = false;
 let ending = false;
 let blobBox = 0;
+let spans: SpanHasher | undefined;
 let inputSlots: Uint8Array[] = [];
 let outputSlots: Uint8Array[] = [];
 const inputs: Array<{ slot: number; length: number; start: number; off: number }> = [];
@@ -70,7 +73,18 @@ function pump(): void {
     }
     if (done) {
       inputs.shift();
-      handBack(input, inflater.takeCheckpoints());
+      const cps = inflater.takeCheckpoints();
+      if (spans !== undefined) {
+        try {
+          for (let i = 0; i < cps.length; i += 3) spans.boundary(cps[i]!, cps[i + 2]! !== 0, view, input.start);
+          spans.feedTo(input.start + input.length, view, input.start);
+        } catch (err) {
+          handBack(input, cps);
+          fail(err);
+          return;
+        }
+      }
+      handBack(input, cps);
     }
   }
   if (ending && inputs.length === 0 && inflater !== undefined && !failed) {
@@ -78,7 +92,8 @@ function pump(): void {
     try {
       // The checkpoint blob (~0.8% of the layer, 32 MB at 4 GB) moves into the driver's box, uncopied.
       const end = inflater.end(blobBox);
-      send({ type: 'done', summary: { blobLength: end.blobLength, inflatedSize: end.totalOut, members: end.members, engine: end.engine } });
+      const summary = { blobLength: end.blobLength, inflatedSize: end.totalOut, members: end.members, engine: end.engine };
+      send({ type: 'done', summary: spans === undefined ? summary : { ...summary, spanDigests: spans.finish() } });
     } catch (err) {
       fail(err);
     }
@@ -93,6 +108,7 @@ parentPort!.on('message', (msg: ToWorker) => {
       ending = false;
       inputs.length = 0;
       blobBox = msg.blobBox;
+      spans = msg.hashSpans ? new SpanHasher() : undefined;
       inputSlots = msg.inputs.map((b) => new Uint8Array(b));
       outputSlots = msg.outputs.map((b) => new Uint8Array(b));
       free.length = 0;
