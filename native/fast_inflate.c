@@ -396,6 +396,24 @@ static inline void copy16(uint8_t *dst, const uint8_t *src) {
   memcpy(dst, w, 16);
 }
 
+/* A match in words of w bytes (16 or 8; w <= the distance, so a word never reads what it writes):
+   the first 32 bytes without a length test (most matches are shorter), then word by word to end. */
+static inline void copy_words(uint8_t *dst, const uint8_t *src, const uint8_t *end, uint32_t len, int w) {
+  for (int k = 0; k < 32; k += w) {
+    if (w == 16) copy16(dst + k, src + k);
+    else copy8(dst + k, src + k);
+  }
+  if (len <= 32) return;
+  dst += 32;
+  src += 32;
+  do {
+    if (w == 16) copy16(dst, src);
+    else copy8(dst, src);
+    dst += w;
+    src += w;
+  } while (dst < end);
+}
+
 /* The smallest multiple of each distance 2..7 that is at least 8. */
 static const uint8_t PERIOD8[8] = {0, 8, 8, 9, 8, 10, 12, 14};
 
@@ -569,31 +587,9 @@ static inline __attribute__((always_inline)) int huff_body(FastInflate *f, const
           /* Whole words, the first 32 bytes unconditionally (most matches are shorter): a word
              never reads bytes it writes as long as the distance is at least its size. */
           if (LIKELY(dist >= 16)) {
-            copy16(dst, src);
-            copy16(dst + 16, src + 16);
-            if (len > 32) {
-              dst += 32;
-              src += 32;
-              do {
-                copy16(dst, src);
-                dst += 16;
-                src += 16;
-              } while (dst < out);
-            }
+            copy_words(dst, src, out, len, 16);
           } else if (dist >= 8) {
-            copy8(dst, src);
-            copy8(dst + 8, src + 8);
-            copy8(dst + 16, src + 16);
-            copy8(dst + 24, src + 24);
-            if (len > 32) {
-              dst += 32;
-              src += 32;
-              do {
-                copy8(dst, src);
-                dst += 8;
-                src += 8;
-              } while (dst < out);
-            }
+            copy_words(dst, src, out, len, 8);
           } else if (dist == 1) {
             uint64_t v = 0x0101010101010101ull * src[0];
             do {

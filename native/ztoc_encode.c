@@ -138,6 +138,16 @@ static int64_t end_object(Enc *e) {
   return vtableloc;
 }
 
+/* The log string at p (uint32 length, bytes) that must end by `end`: its bytes and length, and
+   where the next field starts; NULL when the record is damaged. */
+static const uint8_t *log_string(const uint8_t *p, const uint8_t *end, const uint8_t **bytes, uint32_t *n) {
+  if (end - p < 4) return NULL;
+  *n = get32(p);
+  if ((uint64_t)(end - p - 4) < *n) return NULL;
+  *bytes = p + 4;
+  return p + 4 + *n;
+}
+
 /* The most one record can take: its strings grow by at most 8 + 3 bytes each (length, NUL,
    padding), the tables and vector by a bounded amount per field and per xattr. */
 static int64_t record_bound(uint32_t rec_len, uint32_t nx) { return (int64_t)rec_len + 512 + 96 * (int64_t)nx; }
@@ -151,12 +161,11 @@ static int metadata(Enc *e, const uint8_t *r, uint32_t rec_len, int64_t *table, 
   int32_t uid = (int32_t)get32(r + 40), gid = (int32_t)get32(r + 44);
   const uint8_t *p = r + ZE_LOG_FIXED;
   int64_t strs[6];
+  const uint8_t *b;
+  uint32_t n;
   for (int k = 0; k < 6; k++) {
-    if (end - p < 4) return ZE_BAD_LOG;
-    uint32_t n = get32(p);
-    if ((uint64_t)(end - p - 4) < n) return ZE_BAD_LOG;
-    strs[k] = string(w, p + 4, n);
-    p += 4 + n;
+    if ((p = log_string(p, end, &b, &n)) == NULL) return ZE_BAD_LOG;
+    strs[k] = string(w, b, n);
   }
   if (end - p < 4) return ZE_BAD_LOG;
   uint32_t nx = get32(p);
@@ -164,11 +173,8 @@ static int metadata(Enc *e, const uint8_t *r, uint32_t rec_len, int64_t *table, 
   for (uint32_t i = 0; i < nx; i++) {
     int64_t kv[2];
     for (int j = 0; j < 2; j++) {
-      if (end - p < 4) return ZE_BAD_LOG;
-      uint32_t n = get32(p);
-      if ((uint64_t)(end - p - 4) < n) return ZE_BAD_LOG;
-      kv[j] = string(w, p + 4, n);
-      p += 4 + n;
+      if ((p = log_string(p, end, &b, &n)) == NULL) return ZE_BAD_LOG;
+      kv[j] = string(w, b, n);
     }
     start_object(e, 2);
     field_offset(e, 0, kv[0]);
@@ -214,12 +220,10 @@ int ze_entries(ZeWriter *w, const uint8_t *chunk, size_t *end, int32_t *metas, s
     const uint8_t *r = chunk + *end - 4 - rec_len;
     /* The xattr count sits after the six strings; find it to bound the record. */
     const uint8_t *p = r + ZE_LOG_FIXED, *rend = r + rec_len;
-    for (int k = 0; k < 6; k++) {
-      if (rend - p < 4) return ZE_BAD_LOG;
-      uint32_t n = get32(p);
-      if ((uint64_t)(rend - p - 4) < n) return ZE_BAD_LOG;
-      p += 4 + n;
-    }
+    const uint8_t *b;
+    uint32_t n;
+    for (int k = 0; k < 6; k++)
+      if ((p = log_string(p, rend, &b, &n)) == NULL) return ZE_BAD_LOG;
     if (rend - p < 4) return ZE_BAD_LOG;
     uint32_t nx = get32(p);
     if (nx > ZE_MAX_XATTRS) return ZE_ONE_IN_JS;
