@@ -396,6 +396,20 @@ static inline void copy16(uint8_t *dst, const uint8_t *src) {
   memcpy(dst, w, 16);
 }
 
+/* The careful loop's lookup of the bits in bb in table t (root bits `root`), following a subtable
+   pointer: *pre gets the root bits the pointer took (0 without one), *rest the bits after them. */
+static inline uint32_t lookup(const uint32_t *t, unsigned root, uint64_t bb, unsigned *pre, uint64_t *rest) {
+  uint32_t e = t[bb & ((1u << root) - 1)];
+  *pre = 0;
+  *rest = bb;
+  if (IS_SUB(e)) {
+    *pre = root;
+    *rest = bb >> root;
+    e = t[E_VAL(e) + (*rest & ((1u << E_CLEN(e)) - 1))];
+  }
+  return e;
+}
+
 /* A match in words of w bytes (16 or 8; w <= the distance, so a word never reads what it writes):
    the first 32 bytes without a length test (most matches are shorter), then word by word to end. */
 static inline void copy_words(uint8_t *dst, const uint8_t *src, const uint8_t *end, uint32_t len, int w) {
@@ -457,6 +471,15 @@ static inline __attribute__((always_inline)) int huff_body(FastInflate *f, const
     bc |= 56;                    \
   } while (0)
 
+  /* Consumes the root bits of subtable pointer e and replaces e by its subtable's entry. */
+#define FOLLOW_SUB(t, e, root)                                      \
+  do {                                                              \
+    uint32_t start_ = E_VAL(e), mask_ = (1u << E_CLEN(e)) - 1;      \
+    bb >>= (root);                                                  \
+    bc -= (root);                                                   \
+    (e) = (t)[start_ + (bb & mask_)];                               \
+  } while (0)
+
 #define SAVE()                                                  \
   do {                                                          \
     f->bb = bc ? (bb & (~0ull >> (64 - bc))) : 0;               \
@@ -516,10 +539,7 @@ static inline __attribute__((always_inline)) int huff_body(FastInflate *f, const
         }
         if (UNLIKELY(e & F_EXC)) {
           if (IS_SUB(e)) {
-            uint32_t start = E_VAL(e), mask = (1u << E_CLEN(e)) - 1;
-            bb >>= FI_LBITS;
-            bc -= FI_LBITS;
-            e = lt[start + (bb & mask)];
+            FOLLOW_SUB(lt, e, FI_LBITS);
             if (e & F_LIT) { /* a long literal code: always a single literal */
               bb >>= E_USE(e);
               bc -= E_USE(e);
@@ -546,12 +566,7 @@ static inline __attribute__((always_inline)) int huff_body(FastInflate *f, const
         uint32_t len = E_VAL(e) + E_EXTRA_BITS(e, saved);
         uint32_t d = dt[bb & DMASK];
         if (UNLIKELY(d & F_EXC)) {
-          if (IS_SUB(d)) {
-            uint32_t start = E_VAL(d), mask = (1u << E_CLEN(d)) - 1;
-            bb >>= FI_DBITS;
-            bc -= FI_DBITS;
-            d = dt[start + (bb & mask)];
-          }
+          if (IS_SUB(d)) FOLLOW_SUB(dt, d, FI_DBITS);
           if (d & F_EXC) {
             bb >>= E_USE(d);
             bc -= E_USE(d);
@@ -623,14 +638,9 @@ static inline __attribute__((always_inline)) int huff_body(FastInflate *f, const
       }
       /* Missing bits read as zeros: an entry found that way is right whenever its code fits in
          the bits held, and anything longer waits for input. */
-      uint32_t e = lt[bb & LMASK];
-      unsigned pre = 0;
-      uint64_t b1 = bb;
-      if (IS_SUB(e)) {
-        pre = FI_LBITS;
-        b1 = bb >> FI_LBITS;
-        e = lt[E_VAL(e) + (b1 & ((1u << E_CLEN(e)) - 1))];
-      }
+      unsigned pre;
+      uint64_t b1;
+      uint32_t e = lookup(lt, FI_LBITS, bb, &pre, &b1);
       if (e & F_LIT) {
         unsigned l = pre + E_USE(e);
         if (l > bc) {
@@ -664,14 +674,9 @@ static inline __attribute__((always_inline)) int huff_body(FastInflate *f, const
       uint32_t len = E_VAL(e) + E_EXTRA_BITS(e, b1);
       uint64_t b2 = b1 >> E_USE(e);
       unsigned c2 = bc - l;
-      uint32_t d = dt[b2 & DMASK];
-      unsigned dpre = 0;
-      uint64_t b3 = b2;
-      if (IS_SUB(d)) {
-        dpre = FI_DBITS;
-        b3 = b2 >> FI_DBITS;
-        d = dt[E_VAL(d) + (b3 & ((1u << E_CLEN(d)) - 1))];
-      }
+      unsigned dpre;
+      uint64_t b3;
+      uint32_t d = lookup(dt, FI_DBITS, b2, &dpre, &b3);
       unsigned dl = dpre + E_USE(d);
       if (dl > c2) {
         ret = FI_NEED_INPUT;
@@ -709,6 +714,7 @@ leave:
   return ret;
 #undef SAVE
 #undef REFILL
+#undef FOLLOW_SUB
 }
 
 static int huff_generic(FastInflate *f, const uint8_t **pin, const uint8_t *in_end, uint8_t **pout, uint8_t *out_base,
