@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isZtocError } from '../src/errors.js';
 import { MediaType, type Descriptor, type ImageIndex } from '../src/oci/types.js';
-import { FALLBACK_CONFIRMATIONS, MAX_FALLBACK_WRITES, fallbackStep, newFallbackState, updateFallbackIndex, type FallbackIo } from '../src/registry/referrers-fallback.js';
+import { FALLBACK_CONFIRMATIONS, MAX_FALLBACK_REREADS, MAX_FALLBACK_WRITES, fallbackStep, newFallbackState, updateFallbackIndex, type FallbackIo } from '../src/registry/referrers-fallback.js';
 import { applyReferrerChanges } from '../src/registry/referrers.js';
 
 const d = (c: string, artifactType = 'application/vnd.example+json'): Descriptor => ({ mediaType: MediaType.OciManifest, digest: `sha256:${c.repeat(64)}`, size: 100, artifactType });
@@ -140,6 +140,39 @@ describe('updateFallbackIndex (in memory)', () => {
     await updateFallbackIndex(refused.io, { remove: [A.digest] }, 'reg/app:sha256-x');
     assert.deepEqual(refused.tag.index, []);
     assert.deepEqual(refused.log, ['delete v0', 'write ']);
+  });
+
+  it('re-reads while another writer keeps moving the tag, without using up its rounds, and still ends', async () => {
+    // Another writer adds an entry between every read and HEAD for the first 30 reads (more than the rounds).
+    const m = memoryTag([A]);
+    let reads = 0;
+    const read = m.io.read;
+    m.io.read = async () => {
+      const r = await read();
+      if (++reads <= 30) {
+        m.tag.index = [...(m.tag.index ?? []), { ...B, digest: `sha256:other${reads}` }];
+        m.tag.version++;
+      }
+      return r;
+    };
+    await updateFallbackIndex(m.io, { add: [C] }, 'reg/app:sha256-x');
+    const d = m.tag.index!.map((x) => x.digest);
+    assert.ok(d.includes(A.digest) && d.includes(C.digest));
+    assert.equal(d.filter((x) => x.startsWith('sha256:other')).length, 30);
+    assert.equal(m.log.filter((l) => l.includes('changed since we read it')).length, 30);
+
+    // A tag that moves on every read: bounded all the same, with the clear error.
+    const busy = memoryTag([A]);
+    const read2 = busy.io.read;
+    let n = 0;
+    busy.io.read = async () => {
+      const r = await read2();
+      busy.tag.version++;
+      n++;
+      return r;
+    };
+    await assert.rejects(updateFallbackIndex(busy.io, { add: [C] }, 'reg/app:sha256-x'), (e: unknown) => isZtocError(e, 'REGISTRY_ERROR'));
+    assert.ok(n > MAX_FALLBACK_REREADS && n < 3 * MAX_FALLBACK_REREADS, String(n));
   });
 
   it('gives up with a clear error when every write is undone', async () => {

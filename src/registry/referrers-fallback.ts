@@ -13,6 +13,12 @@ export const MAX_FALLBACK_WRITES = 6;
 /** Reads in a row that must show the change before an update counts as done. */
 export const FALLBACK_CONFIRMATIONS = 2;
 const MAX_FALLBACK_ROUNDS = 3 * MAX_FALLBACK_WRITES + FALLBACK_CONFIRMATIONS;
+/**
+ * Re-reads because the tag moved between our read and our write (another writer is active), on top of the rounds:
+ * they cost a read and a HEAD, never a write, and another tool that writes every ~100 ms (the concurrency test's
+ * foreign writer beside two `ztoc index` runs) used up the rounds with them alone.
+ */
+export const MAX_FALLBACK_REREADS = 40;
 /** Shortest and longest pause between confirming reads. */
 const FALLBACK_SETTLE_FLOOR_MS = 100;
 const FALLBACK_SETTLE_CAP_MS = 10_000;
@@ -84,6 +90,7 @@ export async function updateFallbackIndex(io: FallbackIo, change: ReferrerChange
   const settle = (): Promise<void> =>
     io.sleep(Math.min(FALLBACK_SETTLE_CAP_MS, Math.max(FALLBACK_SETTLE_FLOOR_MS, io.backoff(1), Math.round(window * (2 + Math.random())))));
   const ours = [...(change.add ?? []).map((d) => d.digest), ...(change.remove ?? [])].join(', ');
+  let rereads = 0;
   for (let round = 0; round < MAX_FALLBACK_ROUNDS; round++) {
     const readStart = performance.now();
     const read = await io.read();
@@ -108,7 +115,10 @@ export async function updateFallbackIndex(io: FallbackIo, change: ReferrerChange
     if (head !== undefined && head !== read?.digest) {
       io.debug(`referrers fallback ${where}: changed since we read it (concurrent writer); reading again`);
       state.confirmed = 0;
-      await io.sleep(Math.round(io.backoff(1) * Math.random()));
+      // A re-read, not a round, while its own budget lasts; the pause grows so that busy writers spread out.
+      if (rereads < MAX_FALLBACK_REREADS) round--;
+      rereads++;
+      await io.sleep(Math.round(io.backoff(Math.min(rereads, 4)) * Math.random()));
       continue;
     }
     // The last referrer removed: delete the index (untagging it) as oras-go does; an empty index where deletes are refused.
