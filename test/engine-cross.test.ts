@@ -5,7 +5,7 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { constants as zc, crc32, deflateRawSync, gzipSync } from 'node:zlib';
@@ -16,6 +16,7 @@ import { ZtocError } from '../src/errors.js';
 import { SOCI_BUILD_TOOL_ID } from '../src/ztoc/model.js';
 import { cleanup, makeTree, prngBytes, tempDir } from './helpers/fixtures.js';
 import { goldenCases, goldenLayer, sha256 } from './helpers/golden.js';
+import { REPO_ROOT } from './helpers/cli.js';
 import { bumpIsize, flipCrc, gzipHeader, gzipN, reservedBtype, syncFlushedGzip, withHeader } from './helpers/gzip-craft.js';
 
 const work = tempDir();
@@ -269,6 +270,40 @@ test('golden zTOCs reproduce byte for byte when the worker hashes the spans (Bui
   const b = await buildZtoc(randomChunks(data, 12, 7000), { spanSize: 65536, spanHashing: 'driver' });
   assert.ok(a.spans > 3);
   assert.equal(sha256(a.bytes), sha256(b.bytes));
+});
+
+test('both builds of the fast Huffman loop reproduce the golden zTOCs: generic on a CPU without BMI2, bmi2 with it (qemu-x86_64)', (t) => {
+  // The loop is compiled twice and picked by CPU; this host only ever runs one of them natively.
+  const qemu = spawnSync('sh', ['-c', 'command -v qemu-x86_64'], { encoding: 'utf8' }).stdout.trim();
+  if (process.arch !== 'x64' || !qemu) {
+    if (process.arch === 'x64' && process.env['CI']) assert.fail('needs qemu-x86_64 (Debian qemu-user)');
+    t.skip('needs an x64 host with qemu-x86_64 (Debian qemu-user)');
+    return;
+  }
+  const mod = (p: string): string => JSON.stringify(join(REPO_ROOT, 'dist', p));
+  const script = `
+    const { readFileSync } = await import('node:fs');
+    const { nativeInfo } = await import(${mod('src/inflate/native.js')});
+    const { buildZtoc } = await import(${mod('src/ztoc/build.js')});
+    const { SOCI_BUILD_TOOL_ID } = await import(${mod('src/ztoc/model.js')});
+    const { goldenCases, goldenLayer, sha256 } = await import(${mod('test/helpers/golden.js')});
+    const bad = [];
+    let n = 0;
+    for (const c of goldenCases()) {
+      const layer = readFileSync(goldenLayer(c.layer));
+      const r = await buildZtoc((async function* () { yield layer; })(), { spanSize: c.span, buildToolId: SOCI_BUILD_TOOL_ID, engine: 'fast', thread: 'inline' });
+      n++;
+      if (r.engine === 'fast' && sha256(r.bytes) !== sha256(readFileSync(c.ztocPath))) bad.push(c.layer + ' span ' + c.span);
+    }
+    console.log(JSON.stringify({ variant: nativeInfo().engine.fastVariant, n, bad }));`;
+  for (const [cpu, variant] of [['Westmere', 'generic'], ['Haswell', 'bmi2']] as const) {
+    const r = spawnSync(qemu, ['-cpu', cpu, process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 240_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const got = JSON.parse(r.stdout) as { variant: string; n: number; bad: string[] };
+    assert.equal(got.variant, variant, cpu);
+    assert.ok(got.n >= 16, `${cpu}: ${got.n} golden cases`);
+    assert.deepEqual(got.bad, [], cpu);
+  }
 });
 
 test('an unknown engine is refused before anything is read', async () => {
