@@ -63,7 +63,7 @@ export class WorkerPool {
   }
 
   /**
-   * Starts up to `n` workers now, idle and unref'd, so that their start (~50 ms: a new isolate, the
+   * Starts up to `n` workers now, idle and unref'd, so that their start (~85 ms here: a new isolate, the
    * worker's modules, the addon) overlaps the caller's own start-up instead of delaying the first
    * inflate. A command that is about to build layers calls it first thing.
    */
