@@ -8,12 +8,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 as zlibCrc32 } from 'node:zlib';
 import { native, nativeCrc32, nativeInfo, type Crc32Choice, type Crc32Engine } from '../src/inflate/native.js';
 import { REPO_ROOT } from './helpers/cli.js';
+import { qemuX86 } from './helpers/qemu.js';
 import { prngBytes } from './helpers/fixtures.js';
 
 const info = native().crc32Info;
@@ -56,13 +57,8 @@ test('the addon offers every CRC-32 engine this CPU has, and auto picks the fast
 });
 
 test('on an x86-64 CPU without PCLMULQDQ (qemu64) the addon runs zlib\'s CRC, with it (Westmere) pclmul, all right', (t) => {
-  const qemu = spawnSync('sh', ['-c', 'command -v qemu-x86_64'], { encoding: 'utf8' }).stdout.trim();
-  if (process.arch !== 'x64' || !qemu) {
-    // .ci/run installs qemu-user; on x64 CI its absence is a failure, not a skip.
-    if (process.arch === 'x64' && process.env['CI']) assert.fail('needs qemu-x86_64 (Debian qemu-user)');
-    t.skip('needs an x64 host with qemu-x86_64 (Debian qemu-user)');
-    return;
-  }
+  const qemu = qemuX86(t);
+  if (qemu === undefined) return;
   const script = `
     const { nativeInfo, nativeCrc32 } = await import(${JSON.stringify(join(REPO_ROOT, 'dist/src/inflate/native.js'))});
     const { crc32 } = await import('node:zlib');
@@ -76,7 +72,7 @@ test('on an x86-64 CPU without PCLMULQDQ (qemu64) the addon runs zlib\'s CRC, wi
     ['qemu64', ['zlib', 'table']],
     ['Westmere', ['pclmul', 'zlib', 'table']],
   ] as const) {
-    const r = spawnSync(qemu, ['-cpu', cpu, process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    const r: SpawnSyncReturns<string> = spawnSync(qemu, ['-cpu', cpu, process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), { auto: want[0], available: want, bad: [] }, cpu);
   }

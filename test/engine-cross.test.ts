@@ -5,7 +5,7 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { constants as zc, crc32, deflateRawSync, gzipSync } from 'node:zlib';
@@ -17,6 +17,7 @@ import { SOCI_BUILD_TOOL_ID } from '../src/ztoc/model.js';
 import { cleanup, makeTree, prngBytes, tempDir } from './helpers/fixtures.js';
 import { goldenCases, goldenLayer, sha256 } from './helpers/golden.js';
 import { REPO_ROOT } from './helpers/cli.js';
+import { qemuX86 } from './helpers/qemu.js';
 import { bumpIsize, flipCrc, gzipHeader, gzipN, reservedBtype, syncFlushedGzip, withHeader } from './helpers/gzip-craft.js';
 
 const work = tempDir();
@@ -274,12 +275,8 @@ test('golden zTOCs reproduce byte for byte when the worker hashes the spans (Bui
 
 test('both builds of the fast Huffman loop reproduce the golden zTOCs: generic on a CPU without BMI2, bmi2 with it (qemu-x86_64)', (t) => {
   // The loop is compiled twice and picked by CPU; this host only ever runs one of them natively.
-  const qemu = spawnSync('sh', ['-c', 'command -v qemu-x86_64'], { encoding: 'utf8' }).stdout.trim();
-  if (process.arch !== 'x64' || !qemu) {
-    if (process.arch === 'x64' && process.env['CI']) assert.fail('needs qemu-x86_64 (Debian qemu-user)');
-    t.skip('needs an x64 host with qemu-x86_64 (Debian qemu-user)');
-    return;
-  }
+  const qemu = qemuX86(t);
+  if (qemu === undefined) return;
   const mod = (p: string): string => JSON.stringify(join(REPO_ROOT, 'dist', p));
   const script = `
     const { readFileSync } = await import('node:fs');
@@ -297,7 +294,7 @@ test('both builds of the fast Huffman loop reproduce the golden zTOCs: generic o
     }
     console.log(JSON.stringify({ variant: nativeInfo().engine.fastVariant, n, bad }));`;
   for (const [cpu, variant] of [['Westmere', 'generic'], ['Haswell', 'bmi2']] as const) {
-    const r = spawnSync(qemu, ['-cpu', cpu, process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 240_000 });
+    const r: SpawnSyncReturns<string> = spawnSync(qemu, ['-cpu', cpu, process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 240_000 });
     assert.equal(r.status, 0, r.stderr);
     const got = JSON.parse(r.stdout) as { variant: string; n: number; bad: string[] };
     assert.equal(got.variant, variant, cpu);
