@@ -235,39 +235,36 @@ static int get_args(napi_env env, napi_callback_info info, size_t want, napi_val
   return 1;
 }
 
-static napi_value get_u8(napi_env env, napi_value v, unsigned char **data, size_t *len) {
+/* A typed array of the given type and at least `min` elements: its data and element count. Throws a
+   TypeError "expected <what>" otherwise (with "of at least <min> slots for results" when min > 0). */
+static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, size_t min, const char *what, void **data, size_t *len) {
   napi_typedarray_type t;
-  size_t n;
-  void *d;
   napi_value ab;
   size_t off;
   bool is_ta = false;
-  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta ||
-      napi_get_typedarray_info(env, v, &t, &n, &d, &ab, &off) != napi_ok || t != napi_uint8_array) {
-    napi_throw_type_error(env, "ZTOC_NATIVE_ARG", "expected a Uint8Array");
-    return NULL;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta || napi_get_typedarray_info(env, v, &t, len, data, &ab, &off) != napi_ok ||
+      t != want || *len < min) {
+    char m[128];
+    if (min > 0) snprintf(m, sizeof m, "expected %s of at least %zu slots for results", what, min);
+    else snprintf(m, sizeof m, "expected %s", what);
+    napi_throw_type_error(env, "ZTOC_NATIVE_ARG", m);
+    return 0;
   }
+  return 1;
+}
+
+static napi_value get_u8(napi_env env, napi_value v, unsigned char **data, size_t *len) {
+  void *d;
+  if (!get_typed(env, v, napi_uint8_array, 0, "a Uint8Array", &d, len)) return NULL;
   *data = (unsigned char *)d;
-  *len = n;
   return v;
 }
 
 /* The Float64Array a call reports into (at least `min` slots). */
 static double *get_f64(napi_env env, napi_value v, size_t min) {
-  napi_typedarray_type t;
-  size_t n;
   void *d;
-  napi_value ab;
-  size_t off;
-  bool is_ta = false;
-  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta ||
-      napi_get_typedarray_info(env, v, &t, &n, &d, &ab, &off) != napi_ok || t != napi_float64_array || n < min) {
-    char m[96];
-    snprintf(m, sizeof m, "expected a Float64Array of at least %zu slots for results", min);
-    napi_throw_type_error(env, "ZTOC_NATIVE_ARG", m);
-    return NULL;
-  }
-  return (double *)d;
+  size_t n;
+  return get_typed(env, v, napi_float64_array, min, "a Float64Array", &d, &n) ? (double *)d : NULL;
 }
 
 /* An integer number in [lo, hi]; throws a TypeError / RangeError naming the argument otherwise. */
@@ -1088,21 +1085,6 @@ static napi_value slot_object(napi_env env, const char *const *names, int n) {
 /* ------------------------------------------------------------------------------------------ */
 /* zTOC entries (ztoc_encode.c)                                                               */
 
-/* A typed array of the given type: its data and element count. */
-static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, const char *what, void **data, size_t *len) {
-  napi_typedarray_type t;
-  napi_value ab;
-  size_t off;
-  bool is_ta = false;
-  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta || napi_get_typedarray_info(env, v, &t, len, data, &ab, &off) != napi_ok ||
-      t != want) {
-    char m[96];
-    snprintf(m, sizeof m, "expected %s", what);
-    napi_throw_type_error(env, "ZTOC_NATIVE_ARG", m);
-    return 0;
-  }
-  return 1;
-}
 
 /* A whole number in [0, 2^53): checked without libm's floor (the addon links only libc). */
 static int whole(double d) { return d >= 0 && d < 9007199254740992.0 && d == (double)(int64_t)d; }
@@ -1119,12 +1101,12 @@ static napi_value encode_entries(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 6, argv)) return NULL;
   void *buf, *st, *vts, *chunk, *cur, *metas;
   size_t buflen, stlen, nvts, chunklen, curlen, nmetas;
-  if (!get_typed(env, argv[0], napi_uint8_array, "a Uint8Array (the writer's buffer)", &buf, &buflen) ||
-      !get_typed(env, argv[1], napi_float64_array, "a Float64Array (the writer's state)", &st, &stlen) ||
-      !get_typed(env, argv[2], napi_float64_array, "a Float64Array (the vtables)", &vts, &nvts) ||
-      !get_typed(env, argv[3], napi_uint8_array, "a Uint8Array (a log chunk)", &chunk, &chunklen) ||
-      !get_typed(env, argv[4], napi_float64_array, "a Float64Array (the cursor)", &cur, &curlen) ||
-      !get_typed(env, argv[5], napi_int32_array, "an Int32Array (the metas)", &metas, &nmetas))
+  if (!get_typed(env, argv[0], napi_uint8_array, 0, "a Uint8Array (the writer's buffer)", &buf, &buflen) ||
+      !get_typed(env, argv[1], napi_float64_array, 0, "a Float64Array (the writer's state)", &st, &stlen) ||
+      !get_typed(env, argv[2], napi_float64_array, 0, "a Float64Array (the vtables)", &vts, &nvts) ||
+      !get_typed(env, argv[3], napi_uint8_array, 0, "a Uint8Array (a log chunk)", &chunk, &chunklen) ||
+      !get_typed(env, argv[4], napi_float64_array, 0, "a Float64Array (the cursor)", &cur, &curlen) ||
+      !get_typed(env, argv[5], napi_int32_array, 0, "an Int32Array (the metas)", &metas, &nmetas))
     return NULL;
   double *s = (double *)st, *c = (double *)cur, *v = (double *)vts;
   if (stlen < 5 || curlen < 2) {
