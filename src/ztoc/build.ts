@@ -319,10 +319,7 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
       if (failure === undefined) {
         const view = slots[slot]!.subarray(0, length);
         try {
-          if (!workerHashes) {
-            for (let i = 0; i < cps.length; i += 3) spans.boundary(cps[i]!, cps[i + 2]! !== 0, view, start);
-            spans.feedTo(start + length, view, start);
-          }
+          if (!workerHashes) spans.consumed(cps, view, start);
         } catch (err) {
           events.error(err);
         }

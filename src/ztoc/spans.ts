@@ -29,6 +29,15 @@ export class SpanHasher {
     }
   }
 
+  /**
+   * Feeds an input chunk the inflater has consumed, cut at the checkpoints found in it
+   * ([in, out, bits] triples, in order): the driver and a worker hashing spans both call this.
+   */
+  consumed(checkpoints: Float64Array, chunk: Uint8Array, chunkStart: number): void {
+    for (let i = 0; i < checkpoints.length; i += 3) this.boundary(checkpoints[i]!, checkpoints[i + 2]! !== 0, chunk, chunkStart);
+    this.feedTo(chunkStart + chunk.length, chunk, chunkStart);
+  }
+
   /** Feeds chunk bytes up to absolute position `to` (exclusive). */
   feedTo(to: number, chunk: Uint8Array, chunkStart: number): void {
     if (to <= this.pos) return;

@@ -76,8 +76,7 @@ function pump(): void {
       const cps = inflater.takeCheckpoints();
       if (spans !== undefined) {
         try {
-          for (let i = 0; i < cps.length; i += 3) spans.boundary(cps[i]!, cps[i + 2]! !== 0, view, input.start);
-          spans.feedTo(input.start + input.length, view, input.start);
+          spans.consumed(cps, view, input.start);
         } catch (err) {
           handBack(input, cps);
           fail(err);
