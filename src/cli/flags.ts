@@ -220,5 +220,5 @@ export async function openImageWith(image: string, flags: RegistryFlags, term: T
 
 /** Starts an inflate worker in the background (see prestart.ts); commands that build layers call it first. */
 export function prestartInflateWorker(): void {
-  void import('./prestart.js').then((m) => m.prestartFor('build'));
+  void import('./prestart.js').then((m) => m.prestartWorker());
 }

@@ -9,7 +9,11 @@ const BUILDS_LAYERS = new Set(['build', 'index', 'backfill']);
 
 /** Starts an inflate worker in the background when `command` builds layers; never throws. */
 export async function prestartFor(command: string | undefined): Promise<void> {
-  if (command === undefined || !BUILDS_LAYERS.has(command)) return;
+  if (command !== undefined && BUILDS_LAYERS.has(command)) await prestartWorker();
+}
+
+/** Starts an inflate worker in the background; never throws. */
+export async function prestartWorker(): Promise<void> {
   try {
     const { sharedPool } = await import('../ztoc/pool.js');
     sharedPool().prestart();
