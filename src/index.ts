@@ -4,6 +4,7 @@ export { ZtocError, isZtocError, type ZtocErrorCode } from './errors.js';
 export { VERSION } from './version.js';
 // zTOC format, build and read
 export { buildZtoc, sniffKind, DEFAULT_BUILD_TOOL_ID, type BuildOptions, type BuildResult } from './ztoc/build.js';
+export type { BuildPriority } from './ztoc/protocol.js';
 export { encodeZtoc, encodeTarZinfo } from './ztoc/encode.js';
 export { decodeZtoc, decodeTarZinfo } from './ztoc/decode.js';
 export { extractFile, extractRange, findEntry, cleanName, spanTable, readSpan, fileRangeReader, collect, type RangeReader } from './ztoc/extract.js';

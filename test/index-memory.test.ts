@@ -15,6 +15,7 @@ import { ZtocStore } from '../src/jobs/backfill-cache.js';
 import { recordError } from '../src/jobs/backfill-image.js';
 import { describeSkips, newRecord } from '../src/jobs/backfill-report.js';
 import { indexImage, type IndexOptions } from '../src/jobs/index-image.js';
+import { placeBuilds } from '../src/jobs/index-layers.js';
 import { MediaType, type Descriptor } from '../src/oci/types.js';
 import { EMPTY_CONFIG_DIGEST, parseSociIndex } from '../src/soci/index.js';
 import { marshalManifest } from '../src/oci/gojson.js';
@@ -75,8 +76,9 @@ test('v1: zTOC blobs first, then the empty config, the SOCI index last; the zTOC
   assertGoldenZtocs(store, [SEMVER, PAX], p.ztocs);
   assert.equal(p.bytesRead, SEMVER.length + PAX.length);
   assert.deepEqual(p.skipped.map((s) => [s.layer, s.code]), [[img.layers[1]!.digest, 'LAYER_BELOW_MIN_SIZE']]);
-  // Each layer with a zTOC read once; the small one not at all.
-  assert.deepEqual(store.reads, [img.layers[0]!.digest, img.layers[2]!.digest]);
+  // Each layer with a zTOC read once, the largest first; the small one not at all.
+  assert.ok(PAX.length > SEMVER.length);
+  assert.deepEqual(store.reads, [img.layers[2]!.digest, img.layers[0]!.digest]);
 
   const ref = store.pushes[3]!;
   assert.ok(ref.op === 'referrer' && ref.subject === img.descriptor.digest && ref.artifactType === MediaType.SociIndexV1);
@@ -86,7 +88,22 @@ test('v1: zTOC blobs first, then the empty config, the SOCI index last; the zTOC
   assert.deepEqual(info.subject?.digest, img.descriptor.digest);
 });
 
-test('three layers built at once (their workers hash the spans): the zTOCs are the same bytes', async () => {
+test('builds side by side: the largest keeps the normal priority and the driver hashes it; the others run beside it', () => {
+  const d = (digest: string, size: number): Descriptor => ({ mediaType: MediaType.OciLayerGzip, digest, size });
+  const layers = [d('sha256:a', 10), d('sha256:b', 300), d('sha256:c', 300), d('sha256:d', 5)];
+  const placed = placeBuilds(layers, 2);
+  assert.deepEqual(Object.fromEntries(placed), {
+    'sha256:a': { priority: 'background', spanHashing: 'worker' },
+    'sha256:b': { priority: 'normal', spanHashing: 'driver' }, // the first of the largest
+    'sha256:c': { priority: 'background', spanHashing: 'worker' },
+    'sha256:d': { priority: 'background', spanHashing: 'worker' },
+  });
+  const alone = { priority: 'normal', spanHashing: 'driver' };
+  assert.deepEqual([...placeBuilds(layers, 1).values()], [alone, alone, alone, alone], 'one build at a time: each is alone');
+  assert.deepEqual([...placeBuilds([layers[0]!], 4).values()], [alone]);
+});
+
+test('three layers built at once (two beside the largest hash their own spans): the zTOCs are the same bytes', async () => {
   // A third gzip layer: the PAX layer's tar at another level; its oracle is a lone build (spans hashed by the driver).
   const third = gzipSync(gunzipSync(PAX), { level: 1 });
   const oracle = Buffer.from((await buildZtoc((async function* () { yield third; })(), { spanSize: SPAN, buildToolId: SOCI_BUILD_TOOL_ID })).bytes);

@@ -1,11 +1,13 @@
 // Owns the second stage of `indexImage`: one outcome per layer of every target (skipped with a code, built, or
-// reused from the zTOC cache). Each distinct layer is read once, `concurrency` at a time, and every layer of every
-// target has checked out before this stage returns, so nothing is pushed for an image that fails.
+// reused from the zTOC cache). Each distinct layer is read once, `concurrency` at a time, largest first, and every
+// layer of every target has checked out before this stage returns, so nothing is pushed for an image that fails.
+// Builds side by side are placed around the largest, which is the critical path (placeBuilds).
 
 import { ZtocError } from '../errors.js';
 import type { ImageStore } from '../image/store.js';
 import { layerCompression, MediaType, type Descriptor } from '../oci/types.js';
 import { buildZtoc } from '../ztoc/build.js';
+import type { BuildPriority } from '../ztoc/protocol.js';
 import type { IndexSettings, LayerOutcome, LayerSkipCode, SkippedLayer, Target, ZtocCache, ZtocCacheKey } from './index-types.js';
 import { limiter, type Limit } from './limit.js';
 
@@ -45,12 +47,48 @@ export function layerSkip(layer: Descriptor, minLayerSize: number): SkippedLayer
   return undefined;
 }
 
+/** How one build runs beside the others (BuildOptions.priority and spanHashing). */
+export interface BuildPlacement {
+  priority: BuildPriority;
+  spanHashing: 'driver' | 'worker';
+}
+
+const ALONE: BuildPlacement = { priority: 'normal', spanHashing: 'driver' };
+const BESIDE: BuildPlacement = { priority: 'background', spanHashing: 'worker' };
+
+/**
+ * Where each distinct layer's build work runs. Built alone, a layer's worker is its critical path and the driver
+ * thread has time to hash its spans. With builds side by side, the largest layer is the critical path of the whole
+ * run, so it keeps that placement; every other layer's worker runs in the background (it takes the cores the
+ * largest leaves idle instead of slowing it) and hashes its own spans (the one driver thread serves every build).
+ * Measured on 2 cores, docs/performance.md: hashing on every worker slowed a two-layer run; this placement sped it up.
+ */
+export function placeBuilds(layers: readonly Descriptor[], concurrency: number): Map<string, BuildPlacement> {
+  const placed = new Map<string, BuildPlacement>();
+  const largest = layers.reduce<Descriptor | undefined>((a, l) => (a === undefined || l.size > a.size ? l : a), undefined);
+  const sideBySide = concurrency > 1 && layers.length > 1;
+  for (const l of layers) placed.set(l.digest, !sideBySide || l === largest ? ALONE : BESIDE);
+  return placed;
+}
+
 export async function buildLayers(store: ImageStore, targets: Target[], s: IndexSettings): Promise<TargetLayers[]> {
-  // Every build's driver runs on this one thread. From three builds at once it bounds them all, so
-  // their workers hash the spans. With two (2 cores, two big layers: measured, docs/performance.md)
-  // the bigger layer's worker is the critical path instead, and hashing there made the run slower.
-  const buildable = new Set(targets.flatMap((t) => t.manifest.layers.filter((l) => layerSkip(l, s.minLayerSize) === undefined).map((l) => l.digest)));
-  const builder = new LayerBuilder(store, s, Math.min(s.concurrency, buildable.size) > 2 ? 'worker' : 'driver');
+  for (const t of targets) {
+    const n = t.manifest.layers.length;
+    if (n > MAX_LAYERS) throw new ZtocError('MANIFEST_INVALID', `manifest ${t.descriptor.digest} has ${n} layers (limit ${MAX_LAYERS})`);
+  }
+  // The distinct layers to build, each with the first platform that has it (named in its events).
+  const buildable = new Map<string, { platform: string; layer: Descriptor }>();
+  for (const t of targets) {
+    for (const l of t.manifest.layers) {
+      if (!buildable.has(l.digest) && layerSkip(l, s.minLayerSize) === undefined) buildable.set(l.digest, { platform: t.name, layer: l });
+    }
+  }
+  const todo = [...buildable.values()];
+  const builder = new LayerBuilder(store, s, placeBuilds(todo.map((b) => b.layer), s.concurrency));
+  // Largest first (longest-processing-time order): the biggest layer starts at once and the others fill the cores
+  // around it, rather than the biggest starting last, behind the small ones, with the cores idle at the end.
+  todo.sort((a, b) => b.layer.size - a.layer.size);
+  for (const b of todo) builder.outcome(b.platform, b.layer).catch(() => {}); // buildTarget awaits it and reports a failure
   const settled = await Promise.allSettled(targets.map((t) => buildTarget(builder, t, s)));
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
@@ -60,7 +98,6 @@ export async function buildLayers(store: ImageStore, targets: Target[], s: Index
 async function buildTarget(builder: LayerBuilder, target: Target, s: IndexSettings): Promise<TargetLayers> {
   const started = performance.now();
   const layers = target.manifest.layers;
-  if (layers.length > MAX_LAYERS) throw new ZtocError('MANIFEST_INVALID', `manifest ${target.descriptor.digest} has ${layers.length} layers (limit ${MAX_LAYERS})`);
   const outcomes = await Promise.all(
     layers.map(async (layer): Promise<LayerOutcome> => {
       const skip = layerSkip(layer, s.minLayerSize);
@@ -82,7 +119,7 @@ class LayerBuilder {
   constructor(
     private readonly store: ImageStore,
     private readonly s: IndexSettings,
-    private readonly spanHashing: 'driver' | 'worker',
+    private readonly placement: ReadonlyMap<string, BuildPlacement>,
   ) {
     this.limit = limiter(s.concurrency);
   }
@@ -128,7 +165,7 @@ class LayerBuilder {
           layer: layer.digest,
           expectedDigest: layer.digest,
           expectedSize: layer.size,
-          spanHashing: this.spanHashing,
+          ...(this.placement.get(layer.digest) ?? ALONE),
           ...(s.pool ? { pool: s.pool } : {}),
           ...(s.engine ? { engine: s.engine } : {}),
           onProgress: (bytes) => s.emit({ type: 'layer-progress', layer: layer.digest, bytes, size: layer.size }),

@@ -12,7 +12,7 @@ import { resolveEngine, type Engine, type EngineChoice } from '../inflate/native
 import { decodeZtoc } from './decode.js';
 import { TocAssembler, type InflateSummary, type LayerKind } from './engine.js';
 import { DEFAULT_BUILD_TOOL_ID, DEFAULT_SPAN_SIZE, type Ztoc } from './model.js';
-import { deserializeError, type FromWorker, type ToWorker } from './protocol.js';
+import { deserializeError, type BuildPriority, type FromWorker, type ToWorker } from './protocol.js';
 import { sharedPool, type WorkerPool } from './pool.js';
 import { SpanHasher } from './spans.js';
 import { verifiedDigestOf } from './source.js';
@@ -51,6 +51,12 @@ export interface BuildOptions {
    * bottleneck, so each worker hashes its own spans. The digests are the same either way.
    */
   spanHashing?: 'driver' | 'worker';
+  /**
+   * The inflate worker's scheduling priority (protocol.ts). 'background' suits a build beside one
+   * that is on the critical path (indexImage runs every layer but the largest so): it takes the cores
+   * the critical build leaves idle instead of slowing it down. Ignored where threads have no priority.
+   */
+  priority?: BuildPriority;
   /** Inflate engine: 'auto' (default) is the fast engine when the addon has it, else zlib. */
   engine?: EngineChoice;
   pool?: WorkerPool;
@@ -123,7 +129,10 @@ function inlineInflate(slots: Uint8Array[], spanSize: number, engine: Engine, bo
   };
 }
 
-function workerInflate(worker: Worker, pool: WorkerPool, inputs: SharedArrayBuffer[], spanSize: number, engine: Engine, box: BlobBox, hashSpans: boolean, ev: Events): Inflate {
+/** What a worker's `init` says, but the output slots, which the worker side of this function makes. */
+type WorkerInit = Omit<Extract<ToWorker, { type: 'init' }>, 'type' | 'outputs'>;
+
+function workerInflate(worker: Worker, pool: WorkerPool, init: WorkerInit, box: BlobBox, ev: Events): Inflate {
   const post = (m: ToWorker): void => worker.postMessage(m);
   const outputs = Array.from({ length: OUTPUTS }, () => new SharedArrayBuffer(OUTPUT_SIZE));
   const outViews = outputs.map((b) => new Uint8Array(b));
@@ -147,7 +156,7 @@ function workerInflate(worker: Worker, pool: WorkerPool, inputs: SharedArrayBuff
     }
   });
   worker.on('error', (err) => ev.error(new ZtocError('INTERNAL', `inflate worker failed: ${err.message}`, { cause: err })));
-  post({ type: 'init', spanSize, engine, inputs, outputs, blobBox: box.id, hashSpans });
+  post({ type: 'init', ...init, outputs });
   return {
     send: (slot, length, start) => post({ type: 'chunk', slot, length, start }),
     end: () => post({ type: 'end' }),
@@ -352,7 +361,8 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
     else if (opts.thread === 'inline') inflate = inlineInflate(slots, spanSize, engine, box, events);
     else {
       workerHashes = opts.spanHashing === 'worker';
-      inflate = workerInflate(await pool.acquire(), pool, shared, spanSize, engine, box, workerHashes, events);
+      const priority = opts.priority ?? 'normal';
+      inflate = workerInflate(await pool.acquire(priority), pool, { inputs: shared, spanSize, engine, blobBox: box.id, hashSpans: workerHashes, priority }, box, events);
     }
   };
   let head: Uint8Array | undefined;

@@ -10,9 +10,19 @@ import { ZtocError, type ZtocErrorCode } from '../errors.js';
 import type { Engine } from '../inflate/native.js';
 import type { InflateSummary } from './engine.js';
 
+/**
+ * How a build's inflate worker is scheduled against the process's other threads. 'background' lowers
+ * the worker thread's priority (Linux schedules each thread on its own), so that when builds run side
+ * by side the one on the critical path gets the cores first; the others use what it leaves idle.
+ */
+export type BuildPriority = 'normal' | 'background';
+
+/** The nice value of each priority: 10 gives a background thread ~1/10 of a core a normal one contends for. */
+export const NICE: Readonly<Record<BuildPriority, number>> = { normal: 0, background: 10 };
+
 export type ToWorker =
   /** Input and output slots are views over SharedArrayBuffers owned by the driver. */
-  | { type: 'init'; spanSize: number; engine: Engine; inputs: SharedArrayBuffer[]; outputs: SharedArrayBuffer[]; blobBox: number; hashSpans: boolean }
+  | { type: 'init'; spanSize: number; engine: Engine; inputs: SharedArrayBuffer[]; outputs: SharedArrayBuffer[]; blobBox: number; hashSpans: boolean; priority: BuildPriority }
   /** Input slot `slot` holds `length` compressed bytes starting at layer offset `start`. */
   | { type: 'chunk'; slot: number; length: number; start: number }
   /** Output slot `slot` was scanned and may be refilled. */

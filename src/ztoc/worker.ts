@@ -2,12 +2,15 @@
 // slots arrive in order and are handed back once consumed (with the checkpoints found in them);
 // output fills shared slots that the driver hands back after scanning, which is also the
 // back-pressure: with no free output slot, inflation waits. When `init` asks for it, the worker also
-// hashes each consumed input slot into the span digests (the same SpanHasher the driver uses).
+// hashes each consumed input slot into the span digests (the same SpanHasher the driver uses), and it
+// runs its thread at the build's priority.
 
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { ZtocError } from '../errors.js';
 import { CheckpointInflater, DEFAULT_OUTPUT_SIZE } from '../inflate/inflater.js';
-import { serializeError, type FromWorker, type ToWorker } from './protocol.js';
+import { NICE, serializeError, type BuildPriority, type FromWorker, type ToWorker } from './protocol.js';
 import { SpanHasher } from './spans.js';
 
 let inflater: CheckpointInflater | undefined;
@@ -21,6 +24,22 @@ const inputs: Array<{ slot: number; length: number; start: number; off: number }
 const free: number[] = [];
 let cur = -1;
 let fill = 0;
+
+let nice = NICE.normal;
+
+/**
+ * Runs this thread at `priority`. Linux names a thread by its id, the last part of /proc/thread-self;
+ * elsewhere (no such link), or where it is not permitted, the build runs at the priority it has.
+ */
+function runAt(priority: BuildPriority): void {
+  if (NICE[priority] === nice) return;
+  try {
+    setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), NICE[priority]);
+    nice = NICE[priority];
+  } catch {
+    // the pool never asks a worker to raise its priority, so this is a platform without per-thread nice
+  }
+}
 
 function send(msg: FromWorker, transfer?: ArrayBuffer[]): void {
   parentPort!.postMessage(msg, transfer);
@@ -107,6 +126,7 @@ parentPort!.on('message', (msg: ToWorker) => {
       ending = false;
       inputs.length = 0;
       blobBox = msg.blobBox;
+      runAt(msg.priority);
       spans = msg.hashSpans ? new SpanHasher() : undefined;
       inputSlots = msg.inputs.map((b) => new Uint8Array(b));
       outputSlots = msg.outputs.map((b) => new Uint8Array(b));
