@@ -116,6 +116,29 @@ test('three layers built at once (two beside the largest hash their own spans): 
   assert.deepEqual(got, [GOLDEN_ZTOC.get(SEMVER)!, GOLDEN_ZTOC.get(PAX)!, oracle].map((b) => b.toString('hex')));
 });
 
+test('v1: a referrer that fails to load for a network error fails the run; a garbled one is skipped', async () => {
+  const store = new MemoryStore();
+  store.addImage([{ bytes: SEMVER }], { tag: 'v1' });
+  const first = await indexImage(store, 'v1', OPTS);
+  const index = first.platforms[0]!.sociIndex!.digest;
+  const fetch = store.fetchDocument.bind(store);
+  store.fetchDocument = async (d) => {
+    if (d.digest === index) throw new ZtocError('REGISTRY_NETWORK', 'injected: connection reset reading the referrer');
+    return fetch(d);
+  };
+  const pushed = store.pushes.length;
+  // Not knowing whether the image is indexed is an error, not a "no": a second index must not be pushed.
+  await assert.rejects(indexImage(store, 'v1', OPTS), (e: unknown) => isZtocError(e) && e.code === 'REGISTRY_NETWORK');
+  assert.equal(store.pushes.length, pushed);
+  // A referrer that is no SOCI index at all is not ours: skipped, and the image is indexed.
+  store.fetchDocument = async (d) => {
+    if (d.digest === index) throw new ZtocError('MANIFEST_INVALID', 'injected: not a SOCI index');
+    return fetch(d);
+  };
+  const again = await indexImage(store, 'v1', OPTS);
+  assert.equal(again.platforms[0]!.status, 'indexed');
+});
+
 test('v1 again: already indexed, nothing pushed or read; a dry run pushes nothing', async () => {
   const store = new MemoryStore();
   store.addImage([{ bytes: SEMVER }], { tag: 'v1' });

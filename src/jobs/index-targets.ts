@@ -3,6 +3,7 @@
 // With settings a span size can't show (optimizations, prefetch files), "already indexed" means a byte-identical
 // index, which is known only once it is assembled: `alreadyPushed` checks that after the build.
 
+import { ZtocError, type ZtocErrorCode } from '../errors.js';
 import type { FetchedDocument, ImageStore } from '../image/store.js';
 import { formatPlatform } from '../oci/platform.js';
 import { MediaType, type Descriptor } from '../oci/types.js';
@@ -57,6 +58,9 @@ export async function alreadyPushed(store: ImageStore, indexes: ReadonlyArray<As
 }
 
 /** An existing SOCI index v1 for this manifest with the same span size, if any. */
+/** The errors that mean "this referrer is no SOCI index we could use", not "the registry failed us". */
+const UNUSABLE_REFERRER: ReadonlySet<ZtocErrorCode> = new Set<ZtocErrorCode>(['MANIFEST_INVALID', 'MANIFEST_TOO_LARGE', 'DIGEST_MISMATCH', 'REGISTRY_NOT_FOUND']);
+
 export async function findExistingIndex(store: ImageStore, manifestDigest: string, spanSize: number): Promise<Descriptor | undefined> {
   const refs = await store.referrers(manifestDigest, MediaType.SociIndexV1);
   for (const r of refs) {
@@ -64,8 +68,11 @@ export async function findExistingIndex(store: ImageStore, manifestDigest: strin
       const doc = await store.fetchDocument(r);
       const info = parseSociIndex(doc.bytes);
       if (info.ztocs.length > 0 && info.ztocs.every((z) => z.spanSize === spanSize)) return r;
-    } catch {
-      // An unreadable referrer is not ours to judge; keep looking.
+    } catch (err) {
+      // A referrer that is no usable SOCI index (garbled, oversized, not what its digest says, deleted since the
+      // listing) is skipped. Any other failure is thrown: a network error, a 5xx after the retries or a denied read
+      // says nothing about whether the image is indexed, and taking it for "no" would push a second index.
+      if (!(err instanceof ZtocError) || !UNUSABLE_REFERRER.has(err.code)) throw err;
     }
   }
   return undefined;
