@@ -95,6 +95,7 @@ test('usage errors of the shared flag groups: exit 2, a message naming the flag,
     [['backfill', '127.0.0.1:5000', '--index-version', 'v3'], /--index-version must be v1 or v2, not v3/],
     [['backfill', '127.0.0.1:5000', '--min-layer-size', 'big'], /invalid size "big"/],
     [['build', layer, '--span-size', 'lots'], /invalid size "lots"/],
+    [['get-file', 'oci:/nonexistent', '/x', '--platform', 'linux/amd64', '--platform', 'linux/arm64'], /--platform may be given once here/],
     [['frobnicate'], /unknown command/],
   ];
   for (const [args, msg] of cases) {

@@ -44,6 +44,14 @@ export function collectPlatform(value: string, previous: Platform[] | undefined)
   return [...(previous ?? []), parsePlatform(value)];
 }
 
+/** A --platform that may be given once (a command that reads one manifest); a second one is an error, not ignored. */
+export function onePlatform(flag: string): (value: string, previous: Platform | undefined) => Platform {
+  return (value, previous) => {
+    if (previous !== undefined) throw new ZtocError('INVALID_ARGUMENT', `${flag} may be given once here (one file is read from one manifest)`);
+    return parsePlatform(value);
+  };
+}
+
 function indexVersionArg(v: string): SociIndexVersion {
   if (v !== 'v1' && v !== 'v2') throw new ZtocError('INVALID_ARGUMENT', `--index-version must be v1 or v2, not ${v}`);
   return v;

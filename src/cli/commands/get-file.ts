@@ -5,14 +5,14 @@
 import type { Command } from 'commander';
 import { ZtocError } from '../../errors.js';
 import type { Platform } from '../../oci/types.js';
-import { addRegistryFlags, collectPlatform, openImageWith, type RegistryFlags } from '../flags.js';
+import { addRegistryFlags, onePlatform, openImageWith, type RegistryFlags } from '../flags.js';
 import type { Terminal } from '../io.js';
 
 interface GetFileFlags extends RegistryFlags {
   ztoc?: string;
   layer?: string;
   output?: string;
-  platform?: Platform[];
+  platform?: Platform;
   verbose?: boolean;
 }
 
@@ -59,7 +59,7 @@ export function registerGetFile(program: Command, term: Terminal): void {
     .argument('[path]', 'file path inside the image (/usr/bin/x, usr/bin/x and ./usr/bin/x are the same)')
     .option('--ztoc <file>', 'a local zTOC file (with --layer)')
     .option('--layer <file>', 'the local compressed layer the zTOC was built from')
-    .option('--platform <os/arch[/variant]>', 'platform of a multi-platform image (default: this host)', collectPlatform)
+    .option('--platform <os/arch[/variant]>', 'platform of a multi-platform image (default: this host)', onePlatform('--platform'))
     .option('-o, --output <file>', 'write the file here instead of stdout')
     .option('-v, --verbose', 'say on stderr which layer served the file');
   addRegistryFlags(cmd, term).action(async (first: string, second: string | undefined, flags: GetFileFlags) => {
@@ -73,8 +73,7 @@ export function registerGetFile(program: Command, term: Terminal): void {
     const opened = await openImageWith(first, flags, term);
     try {
       const { getFileFromImage } = await import('../../jobs/inspect.js');
-      const platform = flags.platform?.[0];
-      const r = await getFileFromImage(opened.store, opened.reference, second, platform ? { platform } : {});
+      const r = await getFileFromImage(opened.store, opened.reference, second, flags.platform ? { platform: flags.platform } : {});
       if (flags.verbose) term.log(`${second}: ${r.entry.size} bytes from layer ${r.layer.digest}${r.viaZtoc ? ' via its zTOC' : ' (no zTOC: read whole)'}`);
       await writeOut(term, r.data, flags.output);
     } finally {
