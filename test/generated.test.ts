@@ -1,10 +1,12 @@
-// The committed flatbuffers code is what Debian's flatc generates from our own schema today.
+// The committed generated code is what its generators make today: the flatbuffers code from Debian's flatc and our
+// own schema, the OCI JSON validators from ajv's standalone code generator and src/oci/schemas.ts.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { repoRoot } from './helpers/golden.js';
 import { tempDir, cleanup } from './helpers/fixtures.js';
 
@@ -21,4 +23,10 @@ test('src/ztoc/generated matches flatc --ts --ts-flat-files output of src/ztoc/s
   } finally {
     cleanup(out);
   }
+});
+
+test('src/oci/generated/validators.ts is what scripts/gen-validators.mjs makes from src/oci/schemas.ts', async () => {
+  const root = repoRoot();
+  const gen = (await import(pathToFileURL(join(root, 'scripts/gen-validators.mjs')).href)) as { validatorSource: () => Promise<string> };
+  assert.equal(await gen.validatorSource(), readFileSync(join(root, 'src/oci/generated/validators.ts'), 'utf8'), 'run npm run build && npm run gen:validators');
 });

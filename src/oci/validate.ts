@@ -1,10 +1,12 @@
-// Owns validation of untrusted OCI JSON: the project's own JSON schemas (ajv v8) for the fields ztoc uses
-// of descriptors, platforms, image manifests and image indexes (OCI and Docker v2 / manifest list), and
-// parseManifestOrIndex, which decodes bytes like Go would, tells a manifest from an index, enforces the
-// size and count limits, and turns schema failures into one clear MANIFEST_INVALID message.
+// Owns validation of untrusted OCI JSON against the project's own JSON schemas (schemas.ts, compiled ahead of
+// time into generated/validators.ts) for descriptors, platforms, image manifests and image indexes (OCI and
+// Docker v2 / manifest list), and parseManifestOrIndex, which decodes bytes like Go would, tells a manifest
+// from an index, enforces the size and count limits, and turns schema failures into one clear MANIFEST_INVALID
+// message.
 
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { ZtocError } from '../errors.js';
+import * as generated from './generated/validators.js';
 import { decodeUtf8Go } from './gojson.js';
 import { MediaType, isIndexMediaType, isManifestMediaType, type Descriptor, type ImageIndex, type ImageManifest, type Platform } from './types.js';
 
@@ -13,91 +15,15 @@ export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 /** Most layers in a manifest / manifests in an index ztoc accepts. */
 export const MAX_MANIFEST_ENTRIES = 1000;
 
-/** OCI digest grammar; sha256 and sha512 must additionally have their exact lower-case hex length. */
-export const DIGEST_PATTERN =
-  '^(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}|(?!sha256:|sha512:)[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+)$';
-/** RFC 6838 media type (type/subtype, restricted names), as the OCI schema has it. */
-export const MEDIA_TYPE_PATTERN = '^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$';
+export { DIGEST_PATTERN, MEDIA_TYPE_PATTERN } from './schemas.js';
 
-const platformSchema = {
-  $id: 'ztoc:platform',
-  type: 'object',
-  required: ['architecture', 'os'],
-  properties: {
-    architecture: { type: 'string', minLength: 1 },
-    os: { type: 'string', minLength: 1 },
-    'os.version': { type: 'string' },
-    'os.features': { type: 'array', items: { type: 'string' } },
-    variant: { type: 'string' },
-  },
-} as const;
-
-const descriptorSchema = {
-  $id: 'ztoc:descriptor',
-  type: 'object',
-  required: ['mediaType', 'digest', 'size'],
-  properties: {
-    mediaType: { type: 'string', pattern: MEDIA_TYPE_PATTERN },
-    digest: { type: 'string', pattern: DIGEST_PATTERN },
-    size: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
-    urls: { type: 'array', items: { type: 'string' } },
-    annotations: { type: 'object', additionalProperties: { type: 'string' } },
-    data: { type: 'string', pattern: '^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$' },
-    platform: { $ref: 'ztoc:platform' },
-    artifactType: { type: 'string', pattern: MEDIA_TYPE_PATTERN },
-  },
-} as const;
-
-const manifestSchema = {
-  $id: 'ztoc:manifest',
-  type: 'object',
-  required: ['schemaVersion', 'config', 'layers'],
-  properties: {
-    schemaVersion: { const: 2 },
-    mediaType: { type: 'string' },
-    artifactType: { type: 'string', pattern: MEDIA_TYPE_PATTERN },
-    config: { $ref: 'ztoc:descriptor' },
-    layers: { type: 'array', items: { $ref: 'ztoc:descriptor' } },
-    subject: { $ref: 'ztoc:descriptor' },
-    annotations: { type: 'object', additionalProperties: { type: 'string' } },
-  },
-} as const;
-
-const indexSchema = {
-  $id: 'ztoc:index',
-  type: 'object',
-  required: ['schemaVersion', 'manifests'],
-  properties: {
-    schemaVersion: { const: 2 },
-    mediaType: { type: 'string' },
-    artifactType: { type: 'string', pattern: MEDIA_TYPE_PATTERN },
-    manifests: { type: 'array', items: { $ref: 'ztoc:descriptor' } },
-    subject: { $ref: 'ztoc:descriptor' },
-    annotations: { type: 'object', additionalProperties: { type: 'string' } },
-  },
-} as const;
-
-let compiled:
-  | {
-      platform: ValidateFunction<Platform>;
-      descriptor: ValidateFunction<Descriptor>;
-      manifest: ValidateFunction<ImageManifest>;
-      index: ValidateFunction<ImageIndex>;
-    }
-  | undefined;
-
-function validators(): NonNullable<typeof compiled> {
-  if (compiled === undefined) {
-    const ajv = new Ajv({ strict: true, allErrors: false, schemas: [platformSchema, descriptorSchema] });
-    compiled = {
-      platform: ajv.compile<Platform>(platformSchema),
-      descriptor: ajv.compile<Descriptor>(descriptorSchema),
-      manifest: ajv.compile<ImageManifest>(manifestSchema),
-      index: ajv.compile<ImageIndex>(indexSchema),
-    };
-  }
-  return compiled;
-}
+/** The generated validators, typed: ajv's standalone code is plain JavaScript. */
+const validators = generated as unknown as {
+  platform: ValidateFunction<Platform>;
+  descriptor: ValidateFunction<Descriptor>;
+  manifest: ValidateFunction<ImageManifest>;
+  index: ValidateFunction<ImageIndex>;
+};
 
 function describeError(what: string, errors: ErrorObject[] | null | undefined): string {
   const e = errors?.[0];
@@ -122,12 +48,12 @@ function check<T>(fn: ValidateFunction<T>, value: unknown, what: string): T {
 
 /** Validates a descriptor object (e.g. from a referrers response); throws MANIFEST_INVALID. */
 export function validateDescriptor(value: unknown, what = 'descriptor'): Descriptor {
-  return check(validators().descriptor, value, what);
+  return check(validators.descriptor, value, what);
 }
 
 /** Validates a platform object; throws MANIFEST_INVALID. */
 export function validatePlatform(value: unknown, what = 'platform'): Platform {
-  return check(validators().platform, value, what);
+  return check(validators.platform, value, what);
 }
 
 /** Validates a parsed image manifest (OCI or Docker v2 schema 2); throws MANIFEST_INVALID. */
@@ -135,7 +61,7 @@ export function validateManifest(value: unknown, what = 'image manifest'): Image
   if (isObject(value) && Array.isArray(value['layers']) && value['layers'].length > MAX_MANIFEST_ENTRIES) {
     throw new ZtocError('MANIFEST_INVALID', `${what} has ${value['layers'].length} layers; at most ${MAX_MANIFEST_ENTRIES} are accepted`);
   }
-  return check(validators().manifest, value, what);
+  return check(validators.manifest, value, what);
 }
 
 /** Validates a parsed image index or Docker manifest list; throws MANIFEST_INVALID. */
@@ -146,7 +72,7 @@ export function validateIndex(value: unknown, what = 'image index'): ImageIndex 
       `${what} has ${value['manifests'].length} manifests; at most ${MAX_MANIFEST_ENTRIES} are accepted`,
     );
   }
-  return check(validators().index, value, what);
+  return check(validators.index, value, what);
 }
 
 export type ParsedManifestOrIndex =
