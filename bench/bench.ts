@@ -8,7 +8,9 @@
 // so that a change in machine load hits all of them alike; each figure is the median of BENCH_RUNS
 // (default 5) with min and max. The load average is printed before and after: quote figures only
 // from an idle machine. BENCH_QUICK=1 uses small layers and 3 runs (under a minute, for a smoke test).
-// When `ztoc build --help` offers `--engine`, both the fast engine and zlib are measured.
+// When `ztoc build --help` offers `--engine`, both the fast engine and zlib are measured. With Debian's
+// docker-registry and skopeo installed, the same image is also indexed from a registry on 127.0.0.1 (the
+// CI user's path: the layers arrive over HTTP instead of from files).
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -19,6 +21,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { constants, createGzip } from 'node:zlib';
 import { walkFiles } from './files.js';
+import { startRegistry, type RunningRegistry } from '../test/helpers/registry.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ztoc = join(root, 'bin', 'ztoc.js');
@@ -224,6 +227,14 @@ for (const [label, l] of Object.entries(layers)) {
 const both = layers.share.size + layers.syncflush.size;
 add('both: ztoc build, one after the other', both, ['sh', '-c', `'${node}' '${ztoc}' build '${share}' -o '${out}' && '${node}' '${ztoc}' build '${sync}' -o '${out}'`]);
 add('both: ztoc index (2 layers, --dry-run)', both, [node, ztoc, 'index', `oci:${layout}`, '--dry-run', '--force', '-q']);
+// The same image pushed to a registry on 127.0.0.1 by skopeo, an independent client: blobs keep their bytes.
+let registry: RunningRegistry | undefined;
+const REGISTRY_CASE = 'both: ztoc index from a registry on 127.0.0.1 (--dry-run)';
+if (have('docker-registry') && have('skopeo')) {
+  registry = await startRegistry();
+  execFileSync('skopeo', ['copy', '-q', `oci:${layout}`, `docker://${registry.host}/bench:latest`, '--dest-tls-verify=false'], { stdio: 'ignore' });
+  add(REGISTRY_CASE, both, [node, ztoc, 'index', `${registry.host}/bench:latest`, '--dry-run', '--force', '-q']);
+}
 add('ztoc --version', 0, [node, ztoc, '--version']);
 const small = ensureSmallLayer();
 add('ztoc build of a ~1 MB layer', statSync(small).size, [node, ztoc, 'build', small, '-o', out]);
@@ -286,6 +297,12 @@ check('index of 2 layers ÷ building them one after the other (≤ 0.6)', idx, i
 const alone = (l: string): number => med(byName(`${l}: ztoc build${fast}`), 'wall');
 const floor = alone('share') / (alone('share') + alone('syncflush'));
 goals.push(`  (lower bound for this layout: share's build alone ÷ both builds = ${f2(floor)})`);
+if (registry !== undefined) {
+  const viaRegistry = med(byName(REGISTRY_CASE), 'wall') / med(byName('both: ztoc index (2 layers, --dry-run)'), 'wall');
+  lines.push('');
+  lines.push(`index from the registry ÷ from the OCI layout: ${f2(viaRegistry)} wall, ${f2(med(byName(REGISTRY_CASE), 'cpu') / med(byName('both: ztoc index (2 layers, --dry-run)'), 'cpu'))} CPU`);
+  await registry.stop();
+}
 lines.push('');
 lines.push('goals (issue 12; peak RSS at 4 GB: see the scale table below):');
 lines.push(...goals);
