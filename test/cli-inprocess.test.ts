@@ -13,6 +13,7 @@ import { repoRoot } from './helpers/golden.js';
 import { decodeZtoc } from '../src/ztoc/decode.js';
 import { isZtocError } from '../src/errors.js';
 import { limiter } from '../src/jobs/limit.js';
+import type { Ora } from 'ora';
 import { indexImage } from '../src/jobs/index-image.js';
 import { LayoutStore } from '../src/image/layout-store.js';
 
@@ -143,4 +144,28 @@ test('the library checks concurrency itself: limiter(NaN) and indexImage({concur
   } finally {
     await store.close();
   }
+});
+
+test('progress ticks: one text per interval at most, none made without a spinner', async () => {
+  const { Progress, PROGRESS_TICK_MS } = await import('../src/cli/io.js');
+  const texts: string[] = [];
+  const spinner = {
+    set text(v: string) {
+      texts.push(v);
+    },
+  } as unknown as Ora;
+  let clock = 1000;
+  const p = new Progress(spinner, () => clock);
+  let made = 0;
+  for (let i = 0; i < 1000; i++) {
+    clock += PROGRESS_TICK_MS / 100; // a thousand events over ten intervals
+    p.tick(() => `tick ${++made}`);
+  }
+  assert.equal(texts.length, 10);
+  assert.equal(made, 10, 'the text is made only when shown');
+  p.update('now'); // an explicit update is shown at once
+  assert.equal(texts.at(-1), 'now');
+  let calls = 0;
+  new Progress(undefined).tick(() => `${++calls}`);
+  assert.equal(calls, 0);
 });

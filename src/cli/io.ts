@@ -52,10 +52,31 @@ export class Terminal {
   }
 }
 
+/** Shortest time between two throttled progress texts: about ora's frame interval (80 ms). */
+export const PROGRESS_TICK_MS = 100;
+
 export class Progress {
-  constructor(private readonly spinner: Ora | undefined) {}
+  private shown = -Infinity;
+
+  constructor(
+    private readonly spinner: Ora | undefined,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
   update(text: string): void {
     if (this.spinner) this.spinner.text = text;
+  }
+
+  /**
+   * A text for frequent events (a layer's bytes, one per chunk read: thousands a second), made by `text` at most
+   * once per PROGRESS_TICK_MS and never without a spinner: setting ora's text measures the line's width each time.
+   */
+  tick(text: () => string): void {
+    if (this.spinner === undefined) return;
+    const t = this.now();
+    if (t - this.shown < PROGRESS_TICK_MS) return;
+    this.shown = t;
+    this.spinner.text = text();
   }
   stop(): void {
     this.spinner?.stop();

@@ -41,7 +41,7 @@ export function registerBuild(program: Command, term: Terminal): void {
           kind: flags.kind,
           ...(flags.kind === 'auto' ? {} : { declaredBy: `--kind ${flags.kind}` }),
           layer: layer === '-' ? 'stdin' : layer,
-          onProgress: (n) => progress.update(`indexing ${layer}: ${formatBytes(n)}`),
+          onProgress: (n) => progress.tick(() => `indexing ${layer}: ${formatBytes(n)}`),
         });
         progress.stop();
         if (output === '-') term.io.stdout.write(r.bytes);

@@ -72,8 +72,7 @@ export function registerIndex(program: Command, term: Terminal): void {
       else if (e.type === 'layer-progress') {
         const s = seen.get(e.layer);
         if (s) s.bytes = e.bytes;
-        const parts = [...seen].map(([d, v]) => `${short(d)} ${formatBytes(v.bytes)}/${formatBytes(v.size)} ${rate(v.bytes, (performance.now() - v.t0) / 1000)}`);
-        progress.update(`indexing ${parts.join(' | ')}`);
+        progress.tick(() => `indexing ${[...seen].map(([d, v]) => `${short(d)} ${formatBytes(v.bytes)}/${formatBytes(v.size)} ${rate(v.bytes, (performance.now() - v.t0) / 1000)}`).join(' | ')}`);
       } else if (e.type === 'layer-done') seen.delete(e.layer);
       else if (e.type === 'push') progress.update(`pushing ${e.what} ${short(e.digest)}`);
       else if (e.type === 'exists' && !flags.json && !flags.quiet) progress.update(`${e.platform}: already indexed`);
