@@ -2,7 +2,7 @@
 // records every module a real `node bin/ztoc.js …` child resolves, its worker threads included; the test
 // checks the list, not a timing: `--version` loads only the version, `--help` no library code, `build` and `info` never load
 // the registry client (undici), the validators (ajv) or the spinner (ora), and `index oci:DIR` indexes a
-// layout without loading the registry client or ajv's schema compiler. A control run shows the recorder does see the registry code.
+// layout without loading the registry client or ajv's schema compiler. A control run, which loads only undici's Agent, shows the recorder does see the registry code.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -84,6 +84,8 @@ test('ztoc index oci:DIR works without the registry client; a registry reference
   });
   assert.notEqual(r.status, 0);
   const control = readFileSync(log, 'utf8');
-  assert.match(control, /node_modules\/undici\//);
+  assert.match(control, /node_modules\/undici\/lib\/dispatcher\/agent\.js/);
   assert.match(control, /dist\/src\/registry\/transport\.js/);
+  // Only undici's Agent and request API: not its fetch, WebSocket, caches or mocks (registry/agent.ts).
+  assert.doesNotMatch(control, /node_modules\/undici\/(index\.js|lib\/(web|mock|cache)\/)/);
 });

@@ -1,5 +1,6 @@
 // Pure pieces of the registry client: WWW-Authenticate parsing, scopes, Retry-After and backoff, Link paging,
-// the referrers fallback tag and its index JSON, debug redaction, the plain-HTTP default, error bodies.
+// the referrers fallback tag and its index JSON, debug redaction, the plain-HTTP default, error bodies; the Agent loaded
+// without the rest of undici.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -11,6 +12,8 @@ import { nextLink } from '../src/registry/link.js';
 import { mergeReferrer, referrersTag, serializeReferrersIndex, withKeyLock } from '../src/registry/referrers.js';
 import { backoffDelay, DEFAULT_RETRY_POLICY, isRetryableStatus, parseRetryAfter, retryDelay } from '../src/registry/retry.js';
 import { redactBodyForDebug, redactUrl } from '../src/registry/transport.js';
+import { Agent } from '../src/registry/agent.js';
+import { createServer } from 'node:http';
 
 describe('parseWWWAuthenticate', () => {
   it('parses a Docker Hub bearer challenge', () => {
@@ -176,5 +179,25 @@ describe('error bodies', () => {
     assert.equal(responseError('PUT', 'https://r.io/', 403, '{"errors":[{"code":"DENIED","message":"no"}]}').code, 'REGISTRY_DENIED');
     assert.equal(responseError('PUT', 'https://r.io/', 401, '').code, 'REGISTRY_UNAUTHORIZED');
     assert.equal(responseError('PUT', 'https://r.io/', 500, '<html>oops</html>').code, 'REGISTRY_ERROR');
+  });
+});
+
+describe('the Agent loaded without the rest of undici', () => {
+  it('is undici\'s own Agent class, with the request API its index installs, and answers a request', async () => {
+    const undici = await import('undici');
+    assert.equal(Agent, undici.Agent);
+    assert.equal(typeof Agent.prototype.request, 'function');
+    const server = createServer((_req, res) => res.end('pong'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as { port: number };
+    const agent = new Agent();
+    try {
+      const res = await agent.request({ origin: `http://127.0.0.1:${port}`, path: '/', method: 'GET' });
+      assert.equal(res.statusCode, 200);
+      assert.equal(await res.body.text(), 'pong');
+    } finally {
+      await agent.close();
+      server.close();
+    }
   });
 });

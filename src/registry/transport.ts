@@ -3,7 +3,8 @@
 // cookies dropped when the origin changes; never on HEAD; no https→http downgrade), turning socket failures into
 // typed REGISTRY_NETWORK errors that say whether a retry may help, capped body reads, and a redacted debug trace.
 
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent } from './agent.js';
 import { ZtocError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { displayUrl } from './errors.js';
