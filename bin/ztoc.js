@@ -7,6 +7,11 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   const { VERSION } = await import('../dist/src/version.js');
   process.stdout.write(`${VERSION}\n`);
 } else {
+  // undici parses HTTP with llhttp, compiled to WebAssembly. V8 compiles it with Liftoff, then again with TurboFan on a
+  // background thread, and the process waits for that job before it exits: ~80 ms of every registry command here.
+  // Liftoff's code parses as fast for ztoc, whose bodies pass through llhttp in whole chunks (docs/performance.md).
+  // Set by the executable only: the library leaves its host's V8 alone.
+  (await import('node:v8')).setFlagsFromString('--liftoff-only');
   // A command that builds layers starts its inflate worker first, beside the CLI's own loading.
   await (await import('../dist/src/cli/prestart.js')).prestartFor(args[0]);
   const { main } = await import('../dist/src/cli/main.js');
