@@ -5,7 +5,7 @@
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -124,11 +124,13 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Ru
       `version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\n` +
       `  delete:\n    enabled: ${opts.deleteEnabled === false ? 'false' : 'true'}\nhttp:\n  addr: ${host}\n  secret: loopback-test-only\n${tlsYaml}${authYaml}`;
     writeFileSync(join(dir, 'config.yml'), config);
-    const child: ChildProcess = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => {
-      if (stderr.length < 16_384) stderr += d.toString('utf8');
-    });
+    // The registry logs to a file, not a pipe: a caller blocked in spawnSync (a `ztoc` child run synchronously)
+    // drains no pipe, and once a 64 KiB pipe buffer of log lines filled, the registry's log writes blocked and every
+    // manifest request hung (the backfill bench stopped at its 21st image on UND_ERR_HEADERS_TIMEOUT).
+    const logPath = join(dir, 'registry.log');
+    const logFd = openSync(logPath, 'w');
+    const child: ChildProcess = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', logFd] });
+    closeSync(logFd);
     let exited = false;
     child.once('exit', () => {
       exited = true;
@@ -170,7 +172,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Ru
       return running;
     }
     if (!exited) child.kill('SIGKILL');
-    lastErr = stderr;
+    lastErr = readFileSync(logPath, 'utf8').slice(0, 16_384);
   }
   if (tokenServer !== undefined) await tokenServer.stop();
   rmSync(dir, { recursive: true, force: true });
