@@ -4,7 +4,7 @@
 // milliseconds per message whenever the driver's heap was being swept (measured: ~0.6 ms per
 // message, a quarter of the inflate time), while a small message naming a slot costs ~10 µs.
 // The checkpoint blob doesn't travel in a message either: the worker moves it into the driver's
-// blob box (named by id in `init`), and `done` only says how long it is.
+// blob box (named by id in `init`) before it sends `done`.
 
 import { ZtocError, type ZtocErrorCode } from '../errors.js';
 import type { Engine } from '../inflate/native.js';
@@ -33,7 +33,7 @@ export type ToWorker =
  * The end of a layer as the worker reports it: the blob itself is in the driver's box by now; the
  * span digests when `init` asked the worker to hash the spans.
  */
-export type WorkerSummary = Omit<InflateSummary, 'blob' | 'spanDigests'> & { blobLength: number; spanDigests?: string[] };
+export type WorkerSummary = Omit<InflateSummary, 'blob'>;
 
 export interface SerializedError {
   code: ZtocErrorCode;

@@ -41,8 +41,8 @@ function runAt(priority: BuildPriority): void {
   }
 }
 
-function send(msg: FromWorker, transfer?: ArrayBuffer[]): void {
-  parentPort!.postMessage(msg, transfer);
+function send(msg: FromWorker): void {
+  parentPort!.postMessage(msg);
 }
 
 function flushOutput(): void {
@@ -110,7 +110,7 @@ function pump(): void {
     try {
       // The checkpoint blob (~0.8% of the layer, 32 MB at 4 GB) moves into the driver's box, uncopied.
       const end = inflater.end(blobBox);
-      const summary = { blobLength: end.blobLength, inflatedSize: end.totalOut, members: end.members, engine: end.engine };
+      const summary = { inflatedSize: end.totalOut, members: end.members, engine: end.engine };
       send({ type: 'done', summary: spans === undefined ? summary : { ...summary, spanDigests: spans.finish() } });
     } catch (err) {
       fail(err);
