@@ -57,9 +57,10 @@ export async function alreadyPushed(store: ImageStore, indexes: ReadonlyArray<As
   return out;
 }
 
-/** An existing SOCI index v1 for this manifest with the same span size, if any. */
 /** The errors that mean "this referrer is no SOCI index we could use", not "the registry failed us". */
 const UNUSABLE_REFERRER: ReadonlySet<ZtocErrorCode> = new Set<ZtocErrorCode>(['MANIFEST_INVALID', 'MANIFEST_TOO_LARGE', 'DIGEST_MISMATCH', 'REGISTRY_NOT_FOUND']);
+
+/** An existing SOCI index v1 for this manifest with the same span size, if any. */
 
 export async function findExistingIndex(store: ImageStore, manifestDigest: string, spanSize: number): Promise<Descriptor | undefined> {
   const refs = await store.referrers(manifestDigest, MediaType.SociIndexV1);

@@ -1,7 +1,7 @@
 // Owns checking manifest and index JSON fetched from a registry before anything uses it: the media type is the
-// body's `mediaType`, else the response Content-Type; image manifests and indexes (OCI and Docker) are validated with
-// the project's ajv schemas in src/oci/validate.ts (schemaVersion 2, descriptor mediaType/digest/size ≤ 2^53,
-// at most 1000 layers/manifests → MANIFEST_INVALID). Other artifact types pass through unparsed.
+// body's `mediaType`, else the response Content-Type; image manifests and indexes (OCI and Docker) are validated
+// with the project's JSON schemas (src/oci/schemas.ts, applied by src/oci/validate.ts: schemaVersion 2, descriptor
+// mediaType/digest/size ≤ 2^53, at most 1000 layers/manifests → MANIFEST_INVALID). Other artifact types pass through unparsed.
 
 import { ZtocError } from '../errors.js';
 import { MAX_MANIFEST_BYTES, MAX_MANIFEST_ENTRIES, validateIndex, validateManifest } from '../oci/validate.js';

@@ -45,10 +45,11 @@ export interface BuildOptions {
   /** Inflate on a worker thread (default) or on this thread. */
   thread?: 'worker' | 'inline';
   /**
-   * Which thread hashes the spans when a worker inflates. 'driver' (the default) suits one build:
-   * the worker is its critical path and this thread has time to spare. 'worker' suits several builds
-   * at once (indexImage, backfill): this thread is then shared by all of them and becomes the
-   * bottleneck, so each worker hashes its own spans. The digests are the same either way.
+   * Which thread hashes the spans when a worker inflates. 'driver' (the default) suits a build on
+   * the critical path: its worker does nothing but inflate, and this thread has time to spare.
+   * 'worker' suits a build beside others (indexImage asks it for every layer but the largest): this
+   * one thread serves all their drivers, so each such worker hashes its own spans. The digests are
+   * the same either way.
    */
   spanHashing?: 'driver' | 'worker';
   /**

@@ -2,10 +2,11 @@
 // reused across layers (a worker costs ~85 ms to start), unref'd so an idle pool never holds the
 // process open. A worker has a scheduling priority (protocol.ts, BuildPriority): a build asking for
 // 'background' may take a normal worker (which lowers itself), but a normal build never gets a
-// background one, because an unprivileged thread can lower its priority and never raise it again. Workers inherit the parent's Node flags (--import, --conditions, --cpu-prof, ...)
-// except those about the parent's entry point (`node --input-type=module -e '...'` using the
-// library would otherwise fail every worker's start) and the per-process ones Node refuses in a
-// worker (--v8-pool-size, --title, ...), which it names when it refuses them.
+// background one, because an unprivileged thread can lower its priority and never raise it again.
+// Workers inherit the parent's Node flags (--import, --conditions, --cpu-prof, ...) except those
+// about the parent's entry point (`node --input-type=module -e '...'` using the library would
+// otherwise fail every worker's start) and the per-process ones Node refuses in a worker
+// (--v8-pool-size, --title, ...), which it names when it refuses them.
 
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
