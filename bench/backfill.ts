@@ -18,7 +18,7 @@ import { skopeoPushAsync, writeLayoutImage, type BuiltLayer } from '../test/help
 import { RegistryClient, Repository } from '../src/registry/index.js';
 import { RegistryStore } from '../src/image/registry-store.js';
 import { indexImage } from '../src/jobs/index-image.js';
-import { WorkerPool } from '../src/ztoc/pool.js';
+import { InflatePool } from '../src/ztoc/pool.js';
 import type { BackfillReport } from '../src/jobs/backfill.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -81,7 +81,7 @@ async function main(): Promise<void> {
     // 2. indexImage per image in one process, one after another, no cache.
     log('2/3 indexImage per image in one process...');
     const client = new RegistryClient();
-    const pool = new WorkerPool();
+    const pool = new InflatePool();
     let read2 = 0;
     t0 = performance.now();
     for (const i of images) {

@@ -1,6 +1,6 @@
 // Benchmark probe, run in a fresh process per measurement: either the full `buildZtoc` or an
 // inflate-only loop over the same addon (Z_NO_FLUSH, no checkpoints, hashing or TOC). Prints one
-// JSON line with wall time, CPU time and peak RSS of this process (worker threads included).
+// JSON line with wall time, CPU time and peak RSS of this process (its inflate thread included).
 
 import { readFileChunks } from '../src/ztoc/source.js';
 import { buildZtoc } from '../src/ztoc/build.js';

@@ -12,8 +12,6 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   // Liftoff's code parses as fast for ztoc, whose bodies pass through llhttp in whole chunks (docs/performance.md).
   // Set by the executable only: the library leaves its host's V8 alone.
   (await import('node:v8')).setFlagsFromString('--liftoff-only');
-  // A command that builds layers starts its inflate worker first, beside the CLI's own loading.
-  await (await import('../dist/src/cli/prestart.js')).prestartFor(args[0]);
   const { main } = await import('../dist/src/cli/main.js');
   process.exitCode = await main(process.argv);
 }

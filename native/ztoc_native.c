@@ -36,6 +36,7 @@
 #include "fast_inflate.h"
 #include "crc32.h"
 #include "ztoc_encode.h"
+#include "inflate_thread.h"
 
 #define WINSIZE 32768
 #define CKPT_SIZE (8 + 8 + 1 + WINSIZE)
@@ -88,6 +89,7 @@ typedef struct {
   int checkpoints_on;   /* 0: plain Z_NO_FLUSH loop (benchmark baseline) */
   int member_ended;     /* last inflate returned Z_STREAM_END */
   int started;          /* any input seen */
+  int busy;             /* an inflate thread runs it: every call from JS is refused (atomic) */
   int64_t members;
   int64_t span;
   int64_t totin, totout, last;
@@ -358,7 +360,14 @@ static napi_value builder_create(napi_env env, napi_callback_info info) {
   return make_handle(env, b, builder_finalize, &BUILDER_TAG);
 }
 
-static Builder *get_builder(napi_env env, napi_value v) { return (Builder *)get_tagged(env, v, &BUILDER_TAG, "builder"); }
+static Builder *get_builder(napi_env env, napi_value v) {
+  Builder *b = (Builder *)get_tagged(env, v, &BUILDER_TAG, "builder");
+  if (b != NULL && __atomic_load_n(&b->busy, __ATOMIC_ACQUIRE)) {
+    napi_throw_error(env, "ZTOC_NATIVE_BUSY", "the builder is running on an inflate thread");
+    return NULL;
+  }
+  return b;
+}
 
 /* SOCI's rule (gzip_zinfo.c): at a block boundary that is not after a member's final block, when
    nothing was produced yet or strictly more than span bytes since the last checkpoint. */
@@ -463,6 +472,19 @@ static int fast_step(Builder *b, unsigned char *in, size_t inlen, unsigned char 
   return status;
 }
 
+/* One step over in[0, inlen) into out[0, outlen) on the builder's engine: the core of builderInflate,
+   also run by an inflate thread. A ZT_* status; ended_now is set if a gzip member ended. */
+static int builder_step(Builder *b, unsigned char *in, size_t inlen, unsigned char *out, size_t outlen, size_t *consumed,
+                        size_t *produced, int *ended_now) {
+  if (inlen > 0) b->started = 1;
+  int status = b->engine == ENGINE_FAST ? fast_step(b, in, inlen, out, outlen, consumed, produced, ended_now)
+                                        : zlib_step(b, in, inlen, out, outlen, consumed, produced, ended_now);
+  /* Keep the tail of this call's output: it is the history for checkpoints in the next call, and
+     for the fast engine's matches too. */
+  if (b->checkpoints_on || b->engine == ENGINE_FAST) ring_absorb(b, out, *produced);
+  return status;
+}
+
 /*
  * builderInflate(h, input, inOffset, output, info: Float64Array) -> status
  * Inflates input[inOffset..] into output[0..] until the input is used up or the output is full,
@@ -486,14 +508,9 @@ static napi_value builder_inflate(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, "ZTOC_NATIVE_ARG", "input and output must each be under 4 GiB per call");
     return NULL;
   }
-  if (inlen > (size_t)inoff) b->started = 1;
   size_t consumed = 0, produced = 0;
   int ended_now = 0;
-  int status = b->engine == ENGINE_FAST ? fast_step(b, in + inoff, inlen - (size_t)inoff, out, outlen, &consumed, &produced, &ended_now)
-                                        : zlib_step(b, in + inoff, inlen - (size_t)inoff, out, outlen, &consumed, &produced, &ended_now);
-  /* Keep the tail of this call's output: it is the history for checkpoints in the next call, and
-     for the fast engine's matches too. */
-  if (b->checkpoints_on || b->engine == ENGINE_FAST) ring_absorb(b, out, produced);
+  int status = builder_step(b, in + inoff, inlen - (size_t)inoff, out, outlen, &consumed, &produced, &ended_now);
   res[BI_CONSUMED] = (double)consumed;
   res[BI_PRODUCED] = (double)produced;
   res[BI_TOTAL_IN] = (double)b->totin;
@@ -860,6 +877,273 @@ static napi_value blob_buffer_owns(napi_env env, napi_callback_info info) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Inflate thread                                                                              */
+/*
+ * inflateThreadStart(builder, inputs: Uint8Array[], outputs: Uint8Array[], nice, onEvent) -> handle
+ * runs the builder on a thread of its own (inflate_thread.c) until inflateThreadEnd's input is
+ * inflated, a step fails, or inflateThreadStop. Events reach onEvent(kind, slot, value, totalIn,
+ * members) on this thread through a threadsafe function: IT_INPUT (value: the slot's checkpoints, a
+ * Float64Array of [in, out, bits] triples), IT_OUTPUT (value: bytes in the slot), IT_DRAINED (the
+ * builder is free again: builderState and builderBlob work), IT_ERROR (slot: the status, value: the
+ * engine's message). While the thread runs, every builder call from JS throws; the builder and the
+ * slots stay referenced, so nothing it touches can be collected. The threadsafe function keeps the
+ * event loop alive until the thread ends. An env torn down mid-build (a worker that terminates)
+ * stops and joins the thread first (a cleanup hook), before its finalizers free the builder.
+ */
+static const napi_type_tag THREAD_TAG = {0x7a746f6354687264ULL, 0x5a544f43b1d3e004ULL};
+
+typedef struct {
+  InflateThread *t;
+  Builder *b;
+  napi_threadsafe_function tsfn;
+  napi_ref refs[1 + 2 * IT_MAX_SLOTS]; /* the builder handle and every slot */
+  int nrefs;
+  int joined;      /* t was stopped, joined and freed */
+  int handle_gone; /* the JS handle was collected */
+  int tsfn_gone;   /* the threadsafe function was finalized */
+} Glue;
+
+static int glue_step(void *e, unsigned char *in, size_t inlen, unsigned char *out, size_t outlen, size_t *consumed, size_t *produced) {
+  int ended_now = 0;
+  return builder_step((Builder *)e, in, inlen, out, outlen, consumed, produced, &ended_now);
+}
+
+static const char *glue_message(void *e) { return ((Builder *)e)->msg; }
+
+static void glue_progress(void *e, double *total_in, double *members, int64_t *checkpoints) {
+  Builder *b = (Builder *)e;
+  *total_in = (double)b->totin;
+  *members = (double)b->members;
+  *checkpoints = b->ncheckpoints;
+}
+
+static void glue_checkpoint(void *e, int64_t i, double *triple) {
+  const unsigned char *p = ((Builder *)e)->blob + HEADER_SIZE + (size_t)i * CKPT_SIZE;
+  int64_t vin = 0, vout = 0;
+  for (int j = 7; j >= 0; j--) {
+    vin = (vin << 8) | p[j];
+    vout = (vout << 8) | p[8 + j];
+  }
+  triple[0] = (double)vin;
+  triple[1] = (double)vout;
+  triple[2] = (double)p[16];
+}
+
+static void event_free(ItEvent *e) {
+  free(e->cps);
+  free(e);
+}
+
+static void glue_emit(void *sink, ItEvent *e) {
+  if (napi_call_threadsafe_function(((Glue *)sink)->tsfn, e, napi_tsfn_nonblocking) != napi_ok) event_free(e); /* closing */
+}
+
+static void glue_exited(void *sink, int drained) {
+  Glue *g = (Glue *)sink;
+  __atomic_store_n(&g->b->busy, 0, __ATOMIC_RELEASE); /* before IT_DRAINED reaches JS, which then ends the builder */
+  if (drained) {
+    ItEvent *e = (ItEvent *)calloc(1, sizeof(ItEvent));
+    if (e != NULL) {
+      e->kind = IT_DRAINED;
+      glue_emit(g, e);
+    }
+  }
+  napi_release_threadsafe_function(g->tsfn, napi_tsfn_release);
+}
+
+static const ItOps GLUE_OPS = {glue_step, glue_message, glue_progress, glue_checkpoint, glue_emit, glue_exited};
+
+/* On this thread: stop the inflate thread and wait for it (within one step). */
+static void glue_join(Glue *g) {
+  if (g->joined) return;
+  it_stop(g->t);
+  it_join_free(g->t);
+  g->t = NULL;
+  g->joined = 1;
+}
+
+static void glue_cleanup_hook(void *arg) { glue_join((Glue *)arg); }
+
+static void glue_call_js(napi_env env, napi_value cb, void *context, void *data) {
+  ItEvent *e = (ItEvent *)data;
+  if (env != NULL && cb != NULL) {
+    napi_value argv[5], undef;
+    int ok = napi_get_undefined(env, &undef) == napi_ok && napi_create_int32(env, e->kind, &argv[0]) == napi_ok &&
+             napi_create_int32(env, e->slot, &argv[1]) == napi_ok && napi_create_double(env, e->total_in, &argv[3]) == napi_ok &&
+             napi_create_double(env, e->members, &argv[4]) == napi_ok;
+    if (ok && e->kind == IT_INPUT) {
+      void *d;
+      napi_value ab;
+      ok = napi_create_arraybuffer(env, e->ncps * 3 * sizeof(double), &d, &ab) == napi_ok &&
+           napi_create_typedarray(env, napi_float64_array, e->ncps * 3, ab, 0, &argv[2]) == napi_ok;
+      if (ok && e->ncps > 0) memcpy(d, e->cps, e->ncps * 3 * sizeof(double));
+    } else if (ok && e->kind == IT_ERROR) {
+      ok = napi_create_string_utf8(env, e->msg, NAPI_AUTO_LENGTH, &argv[2]) == napi_ok;
+    } else if (ok) {
+      ok = napi_create_double(env, e->length, &argv[2]) == napi_ok;
+    }
+    if (ok) napi_call_function(env, undef, cb, 5, argv, NULL); /* the callback never throws (src/inflate/inflater.ts) */
+  }
+  event_free(e);
+}
+
+static void glue_free_if_done(Glue *g) {
+  if (g->handle_gone && g->tsfn_gone) free(g);
+}
+
+/* The thread released the function (or the env is going): it has ended, or ends within a step. */
+static void glue_tsfn_finalize(napi_env env, void *data, void *hint) {
+  Glue *g = (Glue *)data;
+  glue_join(g);
+  napi_remove_env_cleanup_hook(env, glue_cleanup_hook, g);
+  for (int i = 0; i < g->nrefs; i++) napi_delete_reference(env, g->refs[i]);
+  g->nrefs = 0;
+  g->tsfn_gone = 1;
+  glue_free_if_done(g);
+}
+
+/* The JS handle was collected: a thread nobody can feed or end any more is stopped. */
+static void glue_handle_finalize(napi_env env, void *data, void *hint) {
+  Glue *g = (Glue *)data;
+  if (!g->joined && g->t != NULL) it_stop(g->t);
+  g->handle_gone = 1;
+  glue_free_if_done(g);
+}
+
+static Glue *get_glue(napi_env env, napi_value v) { return (Glue *)get_tagged(env, v, &THREAD_TAG, "inflate thread"); }
+
+/* The Uint8Arrays of a JS array of 1..IT_MAX_SLOTS slots, each referenced by g. */
+static int get_slots(napi_env env, napi_value arr, const char *what, Glue *g, unsigned char **data, size_t *len, int *n) {
+  bool is_arr = false;
+  uint32_t count = 0;
+  if (napi_is_array(env, arr, &is_arr) != napi_ok || !is_arr || napi_get_array_length(env, arr, &count) != napi_ok || count < 1 ||
+      count > IT_MAX_SLOTS) {
+    char m[96];
+    snprintf(m, sizeof m, "%s must be an array of 1 to %d Uint8Arrays", what, IT_MAX_SLOTS);
+    napi_throw_type_error(env, "ZTOC_NATIVE_ARG", m);
+    return 0;
+  }
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value v;
+    if (napi_get_element(env, arr, i, &v) != napi_ok || !get_u8(env, v, &data[i], &len[i])) return 0;
+    if (len[i] == 0 || len[i] > 0xffffffffu) {
+      napi_throw_range_error(env, "ZTOC_NATIVE_ARG", "a slot must hold 1 byte to 4 GiB");
+      return 0;
+    }
+    if (napi_create_reference(env, v, 1, &g->refs[g->nrefs]) != napi_ok) {
+      napi_throw_error(env, "ZTOC_NATIVE", "N-API call failed: napi_create_reference");
+      return 0;
+    }
+    g->nrefs++;
+  }
+  *n = (int)count;
+  return 1;
+}
+
+static napi_value inflate_thread_start(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (!get_args(env, info, 5, argv)) return NULL;
+  Builder *b = get_builder(env, argv[0]);
+  if (!b) return NULL;
+  int64_t nice;
+  if (!get_int(env, argv[3], "nice", 0, 19, &nice)) return NULL;
+  napi_valuetype cbt;
+  if (napi_typeof(env, argv[4], &cbt) != napi_ok || cbt != napi_function) {
+    napi_throw_type_error(env, "ZTOC_NATIVE_ARG", "onEvent must be a function");
+    return NULL;
+  }
+  Glue *g = (Glue *)calloc(1, sizeof(Glue));
+  if (g == NULL) {
+    napi_throw_error(env, "ZTOC_NATIVE", "out of memory");
+    return NULL;
+  }
+  g->b = b;
+  unsigned char *in[IT_MAX_SLOTS], *out[IT_MAX_SLOTS];
+  size_t in_len[IT_MAX_SLOTS], out_len[IT_MAX_SLOTS];
+  int nin = 0, nout = 0;
+  const char *failed = NULL;
+  if (napi_create_reference(env, argv[0], 1, &g->refs[g->nrefs]) == napi_ok) g->nrefs++;
+  else failed = "N-API call failed: napi_create_reference";
+  if (failed == NULL && (!get_slots(env, argv[1], "inputs", g, in, in_len, &nin) || !get_slots(env, argv[2], "outputs", g, out, out_len, &nout))) {
+    for (int i = 0; i < g->nrefs; i++) napi_delete_reference(env, g->refs[i]);
+    free(g);
+    return NULL; /* thrown */
+  }
+  for (int i = 1; failed == NULL && i < nout; i++)
+    if (out_len[i] != out_len[0]) failed = "output slots must all have the same size";
+  napi_value name, handle;
+  if (failed == NULL && (napi_create_string_utf8(env, "ztoc-inflate", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+                         napi_create_threadsafe_function(env, argv[4], NULL, name, 0, 1, g, glue_tsfn_finalize, NULL, glue_call_js, &g->tsfn) != napi_ok))
+    failed = "N-API call failed: napi_create_threadsafe_function";
+  if (failed != NULL) {
+    for (int i = 0; i < g->nrefs; i++) napi_delete_reference(env, g->refs[i]);
+    free(g);
+    napi_throw_error(env, "ZTOC_NATIVE", failed);
+    return NULL;
+  }
+  /* From here the threadsafe function owns g's references; its finalizer drops them. */
+  __atomic_store_n(&b->busy, 1, __ATOMIC_RELEASE);
+  g->t = it_start(&GLUE_OPS, b, g, in, in_len, nin, out, out_len[0], nout, (int)nice);
+  if (g->t == NULL) {
+    __atomic_store_n(&b->busy, 0, __ATOMIC_RELEASE);
+    g->joined = 1;
+    g->handle_gone = 1;
+    napi_release_threadsafe_function(g->tsfn, napi_tsfn_release); /* finalizes g */
+    napi_throw_error(env, "ZTOC_NATIVE", "could not start an inflate thread");
+    return NULL;
+  }
+  napi_add_env_cleanup_hook(env, glue_cleanup_hook, g);
+  if (napi_create_external(env, g, glue_handle_finalize, NULL, &handle) != napi_ok || napi_type_tag_object(env, handle, &THREAD_TAG) != napi_ok) {
+    it_stop(g->t); /* the function's finalizer joins it and frees g */
+    g->handle_gone = 1;
+    napi_throw_error(env, "ZTOC_NATIVE", "N-API call failed: napi_create_external");
+    return NULL;
+  }
+  return handle;
+}
+
+/* inflateThreadInput(t, slot, length, start) -> boolean: false if the slot is queued, too small, or the thread ended. */
+static napi_value inflate_thread_input(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!get_args(env, info, 4, argv)) return NULL;
+  Glue *g = get_glue(env, argv[0]);
+  if (!g) return NULL;
+  int64_t slot, length, start;
+  if (!get_int(env, argv[1], "slot", 0, IT_MAX_SLOTS - 1, &slot) || !get_int(env, argv[2], "length", 0, 0xffffffffu, &length) ||
+      !get_int(env, argv[3], "start", 0, MAX_SAFE_INT, &start))
+    return NULL;
+  napi_value r;
+  NAPI_CALL(env, napi_get_boolean(env, !g->joined && it_input(g->t, (int)slot, (size_t)length, (double)start), &r));
+  return r;
+}
+
+/* inflateThreadOutput(t, slot) -> boolean: hands a scanned output slot back. */
+static napi_value inflate_thread_output(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  Glue *g = get_glue(env, argv[0]);
+  if (!g) return NULL;
+  int64_t slot;
+  if (!get_int(env, argv[1], "slot", 0, IT_MAX_SLOTS - 1, &slot)) return NULL;
+  napi_value r;
+  NAPI_CALL(env, napi_get_boolean(env, !g->joined && it_output(g->t, (int)slot), &r));
+  return r;
+}
+
+/* inflateThreadEnd(t) / inflateThreadStop(t): no more input / stop now. */
+static napi_value thread_signal(napi_env env, napi_callback_info info, int stop) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  Glue *g = get_glue(env, argv[0]);
+  if (!g) return NULL;
+  if (!g->joined) (stop ? it_stop : it_end)(g->t);
+  return NULL;
+}
+
+static napi_value inflate_thread_end(napi_env env, napi_callback_info info) { return thread_signal(env, info, 0); }
+static napi_value inflate_thread_stop(napi_env env, napi_callback_info info) { return thread_signal(env, info, 1); }
+
+/* ------------------------------------------------------------------------------------------ */
 /* Reader                                                                                      */
 
 typedef struct Reader {
@@ -1153,6 +1437,12 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_value engines;
   NAPI_CALL(env, napi_create_object(env, &engines));
   if (!set_num(env, engines, "zlib", ENGINE_ZLIB) || !set_num(env, engines, "fast", ENGINE_FAST)) return NULL;
+  /* The event kinds inflateThreadStart's onEvent gets. */
+  napi_value tevents;
+  NAPI_CALL(env, napi_create_object(env, &tevents));
+  if (!set_num(env, tevents, "input", IT_INPUT) || !set_num(env, tevents, "output", IT_OUTPUT) || !set_num(env, tevents, "drained", IT_DRAINED) ||
+      !set_num(env, tevents, "error", IT_ERROR) || !set_num(env, tevents, "stalled", IT_STALLED))
+    return NULL;
   /* Which build of the fast engine's Huffman loop this CPU runs ("bmi2" or "generic"). */
   napi_value variant;
   NAPI_CALL(env, napi_create_string_utf8(env, fi_variant(), NAPI_AUTO_LENGTH, &variant));
@@ -1165,6 +1455,11 @@ static napi_value init(napi_env env, napi_value exports) {
       {"builderState", NULL, builder_state, NULL, NULL, NULL, napi_default, NULL},
       {"builderCheckpoints", NULL, builder_checkpoints, NULL, NULL, NULL, napi_default, NULL},
       {"builderBlob", NULL, builder_blob, NULL, NULL, NULL, napi_default, NULL},
+      {"inflateThreadStart", NULL, inflate_thread_start, NULL, NULL, NULL, napi_default, NULL},
+      {"inflateThreadInput", NULL, inflate_thread_input, NULL, NULL, NULL, napi_default, NULL},
+      {"inflateThreadOutput", NULL, inflate_thread_output, NULL, NULL, NULL, napi_default, NULL},
+      {"inflateThreadEnd", NULL, inflate_thread_end, NULL, NULL, NULL, napi_default, NULL},
+      {"inflateThreadStop", NULL, inflate_thread_stop, NULL, NULL, NULL, napi_default, NULL},
       {"blobBoxCreate", NULL, blob_box_create, NULL, NULL, NULL, napi_default, NULL},
       {"blobBoxId", NULL, blob_box_id, NULL, NULL, NULL, napi_default, NULL},
       {"blobBoxTake", NULL, blob_box_take, NULL, NULL, NULL, napi_default, NULL},
@@ -1180,6 +1475,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"builderInfoSlots", NULL, NULL, NULL, NULL, bslots, napi_enumerable, NULL},
       {"readerInfoSlots", NULL, NULL, NULL, NULL, rslots, napi_enumerable, NULL},
       {"engines", NULL, NULL, NULL, NULL, engines, napi_enumerable, NULL},
+      {"threadEvents", NULL, NULL, NULL, NULL, tevents, napi_enumerable, NULL},
       {"crc32", NULL, crc32_call, NULL, NULL, NULL, napi_default, NULL},
       {"crc32Info", NULL, NULL, NULL, NULL, crc32, napi_enumerable, NULL},
   };

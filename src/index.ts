@@ -3,15 +3,14 @@
 export { ZtocError, isZtocError, type ZtocErrorCode } from './errors.js';
 export { VERSION } from './version.js';
 // zTOC format, build and read
-export { buildZtoc, sniffKind, DEFAULT_BUILD_TOOL_ID, type BuildOptions, type BuildResult } from './ztoc/build.js';
-export type { BuildPriority } from './ztoc/protocol.js';
+export { buildZtoc, sniffKind, DEFAULT_BUILD_TOOL_ID, type BuildOptions, type BuildPriority, type BuildResult } from './ztoc/build.js';
 export { encodeZtoc, encodeTarZinfo } from './ztoc/encode.js';
 export { decodeZtoc, decodeTarZinfo } from './ztoc/decode.js';
 export { extractFile, extractRange, findEntry, cleanName, spanTable, readSpan, fileRangeReader, collect, type RangeReader } from './ztoc/extract.js';
 export { verifyZtoc, type VerifyReport } from './ztoc/verify.js';
 export { ztocInfo, type ZtocInfo } from './ztoc/info.js';
 export { readFileChunks } from './ztoc/source.js';
-export { WorkerPool, sharedPool } from './ztoc/pool.js';
+export { InflatePool, WorkerPool, sharedPool } from './ztoc/pool.js';
 export { DEFAULT_SPAN_SIZE, SOCI_BUILD_TOOL_ID, ZTOC_VERSION, type Ztoc } from './ztoc/model.js';
 export { decodeZinfo, gzipSpans, spanForOffset, type Checkpoint } from './inflate/zinfo.js';
 export { TarScanner, utf8, byteString, type TocEntry, type ByteString } from './tar/scanner.js';

@@ -1,7 +1,7 @@
 // The checkpoint blob exists once (issue 12 item 4). The builder's memory moves into a blob box the
-// driver owns, without a copy, from an inflate worker or from this thread, and the zTOC is encoded
+// driver owns, without a copy, from an inflate thread or from this one, and the zTOC is encoded
 // around the blob in that same memory: a build's result lies in the memory the addon filled with
-// checkpoints. A copy anywhere on the way (the addon into a Buffer, the worker's message, the encoder
+// checkpoints. A copy anywhere on the way (the addon into a Buffer, the encoder
 // into a buffer of its own) makes `blobBufferOwns(result.bytes)` false. Also the box's contract:
 // one delivery, one take, ids that name no box are refused, and moves stay inside a taken buffer.
 

@@ -60,7 +60,7 @@ test('ztoc build of a 1 MB layer and ztoc info load neither the registry client 
   writeFileSync(join(tree, 'blob.bin'), prngBytes(1 << 20, 3));
   const layer = makeLayer(tree, join(work, 'one-mb.tar.gz'), 'gnu', 'gzip-n');
   const build = loadedBy(['build', layer, '-o', join(work, 'one-mb.ztoc')]);
-  assert.ok(build.includes('dist/src/ztoc/build.js') && build.includes('dist/src/ztoc/worker.js'), 'the recorder saw the builder and its worker');
+  assert.ok(build.includes('dist/src/ztoc/build.js') && build.includes('dist/src/inflate/inflater.js'), 'the recorder saw the builder and its inflater');
   assert.deepEqual(heavyIn(build), []);
   assert.deepEqual(build.filter((m) => /^dist\/src\/(jobs\/(?!defaults|limit)|image|layout|soci)\//.test(m)), []);
   const info = loadedBy(['info', join(work, 'one-mb.ztoc')]);

@@ -1,4 +1,4 @@
-// Property-based fuzzing (fast-check) of the gzip target, bounded for CI: mutated real gzip layers (bit flips, truncations, header rewrites with FEXTRA/XLEN, FNAME, FCOMMENT, FHCRC, CM and FLG noise, tar edits re-compressed, random bytes) through buildZtoc inline and on a worker: a result that decodes and verifies, or a ZtocError with a code and an offset inside the input; both paths agree.
+// Property-based fuzzing (fast-check) of the gzip target, bounded for CI: mutated real gzip layers (bit flips, truncations, header rewrites with FEXTRA/XLEN, FNAME, FCOMMENT, FHCRC, CM and FLG noise, tar edits re-compressed, random bytes) through buildZtoc inline and on the inflate thread: a result that decodes and verifies, or a ZtocError with a code and an offset inside the input; both paths agree.
 // Replays testdata/fuzz/regressions/gzip first. Longer runs: `npm run fuzz` (FUZZ_SECONDS).
 
 import { test } from 'node:test';

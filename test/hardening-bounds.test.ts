@@ -33,7 +33,7 @@ async function* once(b: Uint8Array): AsyncGenerator<Uint8Array> {
   yield b;
 }
 
-/** buildZtoc of a gzip layer inline and on a worker: both must fail with `code`; returns the worker's error. */
+/** buildZtoc of a gzip layer inline and on its inflate thread: both must fail with `code`; returns the threaded build's error. */
 async function buildFails(tar: Uint8Array, code: string): Promise<ZtocError> {
   const gz = gzipSync(tar, { level: 1 });
   let last: ZtocError | undefined;

@@ -1,6 +1,6 @@
 // Resources are released after failures: 200 failing pulls in a loop against a real registry (through a fault proxy)
 // — missing blobs, corrupted bytes, wrong sizes, cut connections whose resume is refused, and zTOC builds that fail
-// mid-stream on a corrupted layer (inline and on a worker) — leave the number of open file descriptors and sockets
+// mid-stream on a corrupted layer (inline and on the inflate thread) — leave the number of open file descriptors and sockets
 // of this process where it was, give or take a small slack. Counted in /proc/self/fd (Linux).
 
 import { test, before, after } from 'node:test';
@@ -92,7 +92,7 @@ test('200 failing pulls and builds in a loop: no growth of open file descriptors
         p = drain(repo.fetchBlob(layer.desc));
         break;
       default:
-        // A zTOC build that fails mid-stream: a corrupted byte deep in the layer, inline or on a worker.
+        // A zTOC build that fails mid-stream: a corrupted byte deep in the layer, inline or on the inflate thread.
         proxy.addRule({ method: 'GET', path, times: 1, action: { kind: 'corrupt', offset: 20_000 + 97 * i } });
         p = buildZtoc(repo.fetchBlob(layer.desc), { kind: 'auto', thread: i % 10 === 4 ? 'worker' : 'inline', expectedDigest: layer.desc.digest });
         break;
@@ -105,7 +105,7 @@ test('200 failing pulls and builds in a loop: no growth of open file descriptors
     });
   };
   try {
-    // Warm up: connection pool, worker pool, lazily opened handles.
+    // Warm up: connection pool, inflate pool, lazily opened handles.
     for (let i = 0; i < 10; i++) await round(i);
     const before = fds();
     for (let i = 0; i < 200; i++) await round(i);

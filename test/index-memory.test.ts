@@ -88,23 +88,23 @@ test('v1: zTOC blobs first, then the empty config, the SOCI index last; the zTOC
   assert.deepEqual(info.subject?.digest, img.descriptor.digest);
 });
 
-test('builds side by side: the largest keeps the normal priority and the driver hashes it; the others run beside it', () => {
+test('builds side by side: the largest keeps the normal priority; the others run beside it in the background', () => {
   const d = (digest: string, size: number): Descriptor => ({ mediaType: MediaType.OciLayerGzip, digest, size });
   const layers = [d('sha256:a', 10), d('sha256:b', 300), d('sha256:c', 300), d('sha256:d', 5)];
   const placed = placeBuilds(layers, 2);
   assert.deepEqual(Object.fromEntries(placed), {
-    'sha256:a': { priority: 'background', spanHashing: 'worker' },
-    'sha256:b': { priority: 'normal', spanHashing: 'driver' }, // the first of the largest
-    'sha256:c': { priority: 'background', spanHashing: 'worker' },
-    'sha256:d': { priority: 'background', spanHashing: 'worker' },
+    'sha256:a': { priority: 'background' },
+    'sha256:b': { priority: 'normal' }, // the first of the largest
+    'sha256:c': { priority: 'background' },
+    'sha256:d': { priority: 'background' },
   });
-  const alone = { priority: 'normal', spanHashing: 'driver' };
+  const alone = { priority: 'normal' };
   assert.deepEqual([...placeBuilds(layers, 1).values()], [alone, alone, alone, alone], 'one build at a time: each is alone');
   assert.deepEqual([...placeBuilds([layers[0]!], 4).values()], [alone]);
 });
 
-test('three layers built at once (two beside the largest hash their own spans): the zTOCs are the same bytes', async () => {
-  // A third gzip layer: the PAX layer's tar at another level; its oracle is a lone build (spans hashed by the driver).
+test('three layers built at once (two in the background beside the largest): the zTOCs are the same bytes', async () => {
+  // A third gzip layer: the PAX layer's tar at another level; its oracle is a lone build.
   const third = gzipSync(gunzipSync(PAX), { level: 1 });
   const oracle = Buffer.from((await buildZtoc((async function* () { yield third; })(), { spanSize: SPAN, buildToolId: SOCI_BUILD_TOOL_ID })).bytes);
   const store = new MemoryStore();

@@ -210,7 +210,6 @@ test('arm64 glibc prebuild runs: a real arm64 node under qemu-aarch64 loads it a
           if (nativeCrc32(v, 0x9e3779b9, e) !== crc32(v, 0x9e3779b9)) crcBad.push(e + ':' + len + '@' + off);
         }
     console.log(JSON.stringify({ arch: process.arch, ...nativeInfo(), crcBad }));`;
-  // A file, not --eval: the inflate worker inherits execArgv, and --input-type would break it.
   writeFileSync(join(tmp, 'arm64.mjs'), script);
   const r = spawnSync(qemu, ['-L', '/usr/aarch64-linux-gnu', node, join(tmp, 'arm64.mjs')], { encoding: 'utf8', timeout: 120_000 });
   assert.equal(r.status, 0, r.stderr);

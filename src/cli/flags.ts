@@ -1,9 +1,8 @@
 // Owns the flag groups commands share, declared once and parsed at declaration (commander argParser):
 // the build flags (build, index, backfill), the image-indexing flags (index, backfill), the registry
-// flags (every image command: credentials, transport, debug), the value parsers, and the early start
-// of an inflate worker for the commands that build layers. A new flag that belongs to a group goes here
-// and reaches every command of the group; `indexSettings` and `sociOptions` turn the parsed groups into
-// the library's options. Only cheap modules load here: the registry client is imported when a command
+// flags (every image command: credentials, transport, debug) and the value parsers. A new flag that
+// belongs to a group goes here and reaches every command of the group; `indexSettings` and
+// `sociOptions` turn the parsed groups into the library's options. Only cheap modules load here: the registry client is imported when a command
 // asks for registry options (fast start, issue 12).
 // Secrets never reach logs; a password on the command line is accepted with a warning,
 // --password-stdin is the safe way.
@@ -224,9 +223,4 @@ export async function registryOptions(flags: RegistryFlags, term: Terminal): Pro
 export async function openImageWith(image: string, flags: RegistryFlags, term: Terminal): Promise<OpenedImage> {
   const { openImage } = await import('../image/open.js');
   return openImage(image, () => registryOptions(flags, term));
-}
-
-/** Starts an inflate worker in the background (see prestart.ts); commands that build layers call it first. */
-export function prestartInflateWorker(): void {
-  void import('./prestart.js').then((m) => m.prestartWorker());
 }

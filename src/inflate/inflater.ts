@@ -1,11 +1,25 @@
 // Owns the TypeScript face of the checkpointed inflater: feed compressed chunks in order, get
 // decompressed pieces through a callback (views into one reused output buffer), and learn the
 // SOCI checkpoints as they are found. Maps inflate failures to typed errors with the compressed
-// offset. Both engines (zlib, fast) report zlib's messages, so one mapping serves both. At the end
-// the checkpoint blob moves, uncopied, into a BlobBox owned by the thread that encodes the zTOC.
+// offset. Both engines (zlib, fast) report zlib's messages, so one mapping serves both. The inflater
+// runs on the calling thread, or on a native thread of its own fed through fixed slots
+// (InflateThread). At the end the checkpoint blob moves, uncopied, into a BlobBox.
 
 import { ZtocError, type ZtocErrorCode } from '../errors.js';
-import { BuilderInfo, BUILDER_INFO_SLOTS, engineId, native, NativeStatus, resolveEngine, type BlobBoxHandle, type BuilderHandle, type Engine, type EngineChoice } from './native.js';
+import {
+  BuilderInfo,
+  BUILDER_INFO_SLOTS,
+  engineId,
+  native,
+  NativeStatus,
+  resolveEngine,
+  ThreadEvent,
+  type BlobBoxHandle,
+  type BuilderHandle,
+  type Engine,
+  type EngineChoice,
+  type ThreadHandle,
+} from './native.js';
 
 export const DEFAULT_OUTPUT_SIZE = 1 << 20;
 
@@ -83,7 +97,7 @@ export class CheckpointInflater {
    * One step: inflates `input[inOffset..]` into `output` until either runs out. Returns
    * [consumed, produced]. When the step fails, what it produced is not handed to `onOutput`: it
    * may be garbage zlib wrote before it noticed the corruption, and dropping it makes the inline
-   * and worker builds report the same (deflate) error.
+   * and threaded builds report the same (deflate) error (native/inflate_thread.c drops it too).
    */
   inflateInto(input: Uint8Array, inOffset: number, output: Uint8Array, onOutput?: (out: Uint8Array) => void): [number, number] {
     if (this.ended) throw new ZtocError('INTERNAL', 'write after end');
@@ -96,6 +110,32 @@ export class CheckpointInflater {
     if (status !== NativeStatus.Ok) throw this.error(status, n.builderMessage(this.h));
     if (produced > 0) onOutput?.(output.subarray(0, produced));
     return [consumed, produced];
+  }
+
+  /**
+   * Runs this inflater on a native thread of its own (native/inflate_thread.c) over these slots, until
+   * `drained` (then `end` completes it here) or a failure. Until then every other call throws. `nice`:
+   * the thread's priority (0..19), where threads have their own.
+   */
+  startThread(inputs: Uint8Array[], outputs: Uint8Array[], nice: number, ev: InflateThreadEvents): InflateThread {
+    const thread: InflateThread = new InflateThread(
+      native().inflateThreadStart(this.h, inputs, outputs, nice, (kind, slot, value, totalIn, members) => {
+        if (thread.stopped) return; // reported before the stop reached the thread
+        try {
+          if (kind === ThreadEvent.input) ev.input(slot, value as Float64Array);
+          else if (kind === ThreadEvent.output) ev.output(slot, value as number);
+          else if (kind === ThreadEvent.drained) ev.drained();
+          else {
+            this.totalIn = totalIn;
+            this.members = members;
+            ev.error(slot === ThreadEvent.stalled ? new ZtocError('INTERNAL', value as string, { offset: totalIn }) : this.error(slot, value as string));
+          }
+        } catch (err) {
+          ev.error(err); // a handler's own fault, which would otherwise surface as an uncaught exception
+        }
+      }),
+    );
+    return thread;
   }
 
   /** Checkpoints found since the previous call, as [in, out, bits] triples. */
@@ -157,3 +197,47 @@ export class CheckpointInflater {
 }
 
 const EMPTY = new Float64Array(0);
+
+/** What an InflateThread reports, on the thread that started it. */
+export interface InflateThreadEvents {
+  /** Input slot `slot` was used up, with the checkpoints found in it ([in, out, bits] triples). */
+  input(slot: number, checkpoints: Float64Array): void;
+  /** Output slot `slot` holds `length` bytes, the next in order; hand it back (`output`) once read. */
+  output(slot: number, length: number): void;
+  /** Everything queued before `end` was inflated: the inflater may be ended (`CheckpointInflater.end`). */
+  drained(): void;
+  /** The inflate failed (a typed error with the compressed offset); every queued input still comes back. */
+  error(err: unknown): void;
+}
+
+/**
+ * One layer's inflate on a native thread (CheckpointInflater.startThread): input slots go in in layer order and
+ * come back through `input` once used up; output slots come back full through `output` and are handed back here,
+ * which is the back-pressure.
+ */
+export class InflateThread {
+  stopped = false;
+
+  constructor(private readonly t: ThreadHandle) {}
+
+  /** Queues input slot `slot`: `length` bytes from layer offset `start`. */
+  input(slot: number, length: number, start: number): void {
+    if (!native().inflateThreadInput(this.t, slot, length, start)) throw new ZtocError('INTERNAL', `inflate thread refused input slot ${slot}`);
+  }
+
+  /** Hands output slot `slot` back. */
+  output(slot: number): void {
+    if (!this.stopped && !native().inflateThreadOutput(this.t, slot)) throw new ZtocError('INTERNAL', `inflate thread refused output slot ${slot}`);
+  }
+
+  /** No more input: `drained` follows once the queued input is inflated. */
+  end(): void {
+    native().inflateThreadEnd(this.t);
+  }
+
+  /** Stops the thread (within one step); nothing more is reported. */
+  stop(): void {
+    this.stopped = true;
+    native().inflateThreadStop(this.t);
+  }
+}

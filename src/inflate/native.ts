@@ -14,6 +14,7 @@ import { ZtocError } from '../errors.js';
 export type BuilderHandle = { readonly __brand: 'builder' };
 export type ReaderHandle = { readonly __brand: 'reader' };
 export type BlobBoxHandle = { readonly __brand: 'blobBox' };
+export type ThreadHandle = { readonly __brand: 'inflateThread' };
 
 /** Inflate engines of the builder: zlib (Z_BLOCK, the fallback and oracle) or ztoc's own decoder. */
 export type Engine = 'fast' | 'zlib';
@@ -23,6 +24,20 @@ export const ENGINE_CHOICES: readonly EngineChoice[] = ['auto', 'fast', 'zlib'];
 /** Slots of the Float64Array builderInflate reports into. */
 export const BuilderInfo = { consumed: 0, produced: 1, totalIn: 2, totalOut: 3, checkpoints: 4, memberEnded: 5, members: 6 } as const;
 export const BUILDER_INFO_SLOTS = 7;
+/**
+ * Event kinds an inflate thread reports (native/inflate_thread.h), and the status of an error event that
+ * means "no progress" (a bug guard) rather than bad data.
+ */
+export const ThreadEvent = { input: 0, output: 1, drained: 2, error: 3, stalled: -3 } as const;
+
+/**
+ * What an inflate thread calls on the thread that started it: `input` (slot: an input slot used up; value:
+ * the checkpoints found in it as [in, out, bits] triples), `output` (value: the bytes in the output slot),
+ * `drained` (all input inflated; the builder is free again), `error` (slot: the status; value: the engine's
+ * message; totalIn and members where the engine stopped).
+ */
+export type ThreadEventHandler = (kind: number, slot: number, value: Float64Array | number | string, totalIn: number, members: number) => void;
+
 /** Slots of the Float64Array readerInflate reports into. */
 export const ReaderInfo = { consumed: 0, produced: 1, membersEnded: 2 } as const;
 export const READER_INFO_SLOTS = 3;
@@ -45,6 +60,20 @@ export interface NativeAddon {
   builderCheckpoints(h: BuilderHandle, from: number): Float64Array;
   /** Moves the finished zinfo blob into the box with this id (on any thread); returns its length. */
   builderBlob(h: BuilderHandle, boxId: number): number;
+  /**
+   * Runs the builder on a thread of its own (native/inflate_thread.c), fed through these slots; the builder
+   * refuses every other call until `drained` or the thread's end. nice: 0..19, where threads have priorities.
+   */
+  inflateThreadStart(h: BuilderHandle, inputs: Uint8Array[], outputs: Uint8Array[], nice: number, onEvent: ThreadEventHandler): ThreadHandle;
+  /** Queues input slot `slot` (`length` bytes from layer offset `start`); false if that slot is queued or the thread ended. */
+  inflateThreadInput(t: ThreadHandle, slot: number, length: number, start: number): boolean;
+  /** Hands a scanned output slot back; false if it was not out. */
+  inflateThreadOutput(t: ThreadHandle, slot: number): boolean;
+  /** No more input: the thread ends once what is queued is inflated. */
+  inflateThreadEnd(t: ThreadHandle): void;
+  /** Stops the thread within one step; nothing more is reported. */
+  inflateThreadStop(t: ThreadHandle): void;
+  readonly threadEvents?: Readonly<Record<string, number>>;
   blobBoxCreate(): BlobBoxHandle;
   blobBoxId(box: BlobBoxHandle): number;
   /** The blob, a view of its own memory with ≥ before bytes in front and exactly `after` behind it in its ArrayBuffer. */
@@ -154,6 +183,7 @@ export function native(): NativeAddon {
     const loaded = load();
     checkSlots('builderInflate', loaded.addon.builderInfoSlots, BuilderInfo);
     checkSlots('readerInflate', loaded.addon.readerInfoSlots, ReaderInfo);
+    checkSlots('inflate thread event', loaded.addon.threadEvents, ThreadEvent);
     const crc = loaded.addon.crc32Info;
     if (crc !== undefined && !(crc.available.includes(crc.auto) && crc.available.every((e) => CRC32_ENGINES.includes(e)))) {
       throw new ZtocError('INTERNAL', `native addon crc32 engines ${JSON.stringify(crc)} are not the ones ztoc knows (${CRC32_ENGINES.join(', ')}): rebuild it (npm ci)`);

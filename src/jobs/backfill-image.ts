@@ -8,7 +8,7 @@ import type { RegistryClient } from '../registry/client.js';
 import { Repository } from '../registry/repository.js';
 import type { SociIndexVersion } from '../soci/index.js';
 import type { Optimization } from '../soci/optimizations.js';
-import type { WorkerPool } from '../ztoc/pool.js';
+import type { InflatePool } from '../ztoc/pool.js';
 import type { ZtocStore } from './backfill-cache.js';
 import { countSkips, describeSkips, newRecord, type BlobCounts, type ImageRecord, type SkipLabels } from './backfill-report.js';
 import { describe, type Candidate } from './backfill-select.js';
@@ -31,7 +31,7 @@ export interface ImageJob {
   /** v1: remove the image's other SOCI indexes whose settings differ from the run's (remove.ts pruneIndexes). */
   prune: boolean;
   layerConcurrency: number;
-  pool: WorkerPool | undefined;
+  pool: InflatePool | undefined;
   cache: ZtocStore;
   skipLabels: SkipLabels;
   /** Counted across the run as images push their zTOC blobs. */

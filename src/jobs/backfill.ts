@@ -3,7 +3,7 @@
 // (idempotent: an existing SOCI index with the same span size, or with optimizations or prefetch files a byte-identical one, means one referrers lookup and nothing pushed); a
 // JSONL journal (backfill-state.ts) makes restarts skip finished work; a shared zTOC cache (backfill-cache.ts) builds
 // a layer that appears in many repositories once and mounts its zTOC into the others. All images share one
-// RegistryClient (connections, tokens, per-host backoff, the rate limiter of backfill-rate.ts) and one WorkerPool.
+// RegistryClient (connections, tokens, per-host backoff, the rate limiter of backfill-rate.ts) and one InflatePool.
 // One image is backfill-image.ts; records and totals are backfill-report.ts.
 
 import { availableParallelism } from 'node:os';
@@ -15,7 +15,7 @@ import type { SociIndexVersion } from '../soci/index.js';
 import type { Optimization } from '../soci/optimizations.js';
 import { DEFAULT_BUILD_TOOL_ID } from '../ztoc/build.js';
 import { DEFAULT_SPAN_SIZE } from '../ztoc/model.js';
-import type { WorkerPool } from '../ztoc/pool.js';
+import type { InflatePool } from '../ztoc/pool.js';
 import { ZtocStore, type ZtocStoreStats } from './backfill-cache.js';
 import { indexCandidate, type ImageJob } from './backfill-image.js';
 import { displayRef, newRecord, toJournal, totalsOf, type BackfillTotals, type BlobCounts, type ImageRecord, type SkipLabels } from './backfill-report.js';
@@ -48,7 +48,7 @@ export interface BackfillOptions {
   /** Layers built at once within one image. Default: cores. */
   layerConcurrency?: number;
   /** Shared by all images; default: the process-wide pool. */
-  pool?: WorkerPool;
+  pool?: InflatePool;
   /** Stop starting new images after the first failure (default: keep going). */
   failFast?: boolean;
   /** List what would be indexed; build and push nothing. */

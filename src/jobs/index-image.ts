@@ -1,5 +1,5 @@
 // Owns `ztoc index`: resolve an image, choose its platforms, build a zTOC for every large enough layer straight from
-// the store (one read per layer, layers in parallel over worker threads), then push blobs first and each SOCI index
+// the store (one read per layer, layers in parallel, each inflating on a thread of its own), then push blobs first and each SOCI index
 // last, only once every layer checked out. The image itself is never changed (v1: a referrer with `subject`; v2: a
 // new index under another tag). The work runs in four stages, one module each: plan targets (index-targets.ts) →
 // build layers (index-layers.ts) → assemble indexes (index-assemble.ts) → push (index-push.ts).

@@ -6,8 +6,7 @@
 import { ZtocError } from '../errors.js';
 import type { ImageStore } from '../image/store.js';
 import { layerCompression, MediaType, type Descriptor } from '../oci/types.js';
-import { buildZtoc } from '../ztoc/build.js';
-import type { BuildPriority } from '../ztoc/protocol.js';
+import { buildZtoc, type BuildPriority } from '../ztoc/build.js';
 import type { IndexSettings, LayerOutcome, LayerSkipCode, SkippedLayer, Target, ZtocCache, ZtocCacheKey } from './index-types.js';
 import { limiter, type Limit } from './limit.js';
 
@@ -47,21 +46,18 @@ export function layerSkip(layer: Descriptor, minLayerSize: number): SkippedLayer
   return undefined;
 }
 
-/** How one build runs beside the others (BuildOptions.priority and spanHashing). */
+/** How one build runs beside the others (BuildOptions.priority). */
 export interface BuildPlacement {
   priority: BuildPriority;
-  spanHashing: 'driver' | 'worker';
 }
 
-const ALONE: BuildPlacement = { priority: 'normal', spanHashing: 'driver' };
-const BESIDE: BuildPlacement = { priority: 'background', spanHashing: 'worker' };
+const ALONE: BuildPlacement = { priority: 'normal' };
+const BESIDE: BuildPlacement = { priority: 'background' };
 
 /**
- * Where each distinct layer's build work runs. Built alone, a layer's worker is its critical path and the driver
- * thread has time to hash its spans. With builds side by side, the largest layer is the critical path of the whole
- * run, so it keeps that placement; every other layer's worker runs in the background (it takes the cores the
- * largest leaves idle instead of slowing it) and hashes its own spans (the one driver thread serves every build).
- * Measured on 2 cores, docs/performance.md: hashing on every worker slowed a two-layer run; this placement sped it up.
+ * How each distinct layer's build is scheduled. With builds side by side, the largest layer is the critical path of
+ * the whole run, so its inflate thread keeps the normal priority; every other layer's runs in the background, taking
+ * the cores the largest leaves idle instead of slowing it (measured on 2 cores: docs/performance.md).
  */
 export function placeBuilds(layers: readonly Descriptor[], concurrency: number): Map<string, BuildPlacement> {
   const placed = new Map<string, BuildPlacement>();

@@ -7,7 +7,7 @@ import type { SociIndexVersion } from '../soci/index.js';
 import type { Optimization } from '../soci/optimizations.js';
 import type { PrefetchFile, PrefetchMiss } from '../soci/prefetch.js';
 import type { PlatformManifest } from './platforms.js';
-import type { WorkerPool } from '../ztoc/pool.js';
+import type { InflatePool } from '../ztoc/pool.js';
 import type { Engine, EngineChoice } from '../inflate/native.js';
 
 export { DEFAULT_MIN_LAYER_SIZE } from './defaults.js';
@@ -29,7 +29,7 @@ export interface IndexOptions {
   optimizations?: readonly Optimization[];
   /** SOCI `--prefetch-file`: files whose spans get a prefetch artifact in the layer where they are visible. */
   prefetchPaths?: readonly string[];
-  pool?: WorkerPool;
+  pool?: InflatePool;
   /** Inflate engine for the zTOC builds (default 'auto'). */
   engine?: EngineChoice;
   /** zTOCs shared with other indexImage calls (a registry backfill): built once, pushed by mount where possible. */
@@ -180,7 +180,7 @@ export interface IndexSettings {
   dryRun: boolean;
   concurrency: number;
   platforms: Platform[] | 'all' | undefined;
-  pool: WorkerPool | undefined;
+  pool: InflatePool | undefined;
   engine: EngineChoice | undefined;
   cache: ZtocCache | undefined;
   signal: AbortSignal | undefined;

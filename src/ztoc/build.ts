@@ -1,19 +1,17 @@
 // Owns the one-pass zTOC build. The layer is read once; this thread hashes the compressed bytes
 // (whole blob, unless the source verifies itself, and per span) and scans tar headers in the
-// inflated bytes, while a worker thread inflates with checkpoints, so both cores work. Bytes cross
-// threads through SharedArrayBuffer slots (see protocol.ts). Nothing touches disk and nothing is
-// inflated twice.
+// inflated bytes, while a native thread inflates with checkpoints, so both cores work. Bytes cross
+// threads through fixed input and output slots (src/inflate/inflater.ts, InflateThread). Nothing
+// touches disk and nothing is inflated twice.
 
 import { createHash } from 'node:crypto';
-import type { Worker } from 'node:worker_threads';
 import { ZtocError } from '../errors.js';
 import { BlobBox, CheckpointInflater, DEFAULT_OUTPUT_SIZE } from '../inflate/inflater.js';
 import { resolveEngine, type Engine, type EngineChoice } from '../inflate/native.js';
 import { decodeZtoc } from './decode.js';
 import { TocAssembler, type InflateSummary, type LayerKind } from './engine.js';
 import { DEFAULT_BUILD_TOOL_ID, DEFAULT_SPAN_SIZE, type Ztoc } from './model.js';
-import { deserializeError, type BuildPriority, type FromWorker, type ToWorker } from './protocol.js';
-import { sharedPool, type WorkerPool } from './pool.js';
+import { sharedPool, type InflatePool } from './pool.js';
 import { SpanHasher } from './spans.js';
 import { verifiedDigestOf } from './source.js';
 
@@ -22,6 +20,16 @@ const CHUNK_SIZE = 1 << 20;
 const IN_FLIGHT = 4;
 const OUTPUT_SIZE = 1 << 20;
 const OUTPUTS = 4;
+
+/**
+ * How a build's inflate thread is scheduled against the process's other threads. 'background' lowers its
+ * priority (Linux schedules each thread on its own), so that when builds run side by side the one on the
+ * critical path gets the cores first, and the others use what it leaves idle.
+ */
+export type BuildPriority = 'normal' | 'background';
+
+/** The nice value of each priority: 10 gives a background thread ~1/10 of a core a normal one contends for. */
+export const NICE: Readonly<Record<BuildPriority, number>> = { normal: 0, background: 10 };
 
 export interface BuildOptions {
   spanSize?: number;
@@ -42,25 +50,18 @@ export interface BuildOptions {
    */
   expectedDigest?: string;
   expectedSize?: number;
-  /** Inflate on a worker thread (default) or on this thread. */
+  /** Inflate on a native thread of its own (default; the name is from when that was a Node worker) or on this thread. */
   thread?: 'worker' | 'inline';
   /**
-   * Which thread hashes the spans when a worker inflates. 'driver' (the default) suits a build on
-   * the critical path: its worker does nothing but inflate, and this thread has time to spare.
-   * 'worker' suits a build beside others (indexImage asks it for every layer but the largest): this
-   * one thread serves all their drivers, so each such worker hashes its own spans. The digests are
-   * the same either way.
-   */
-  spanHashing?: 'driver' | 'worker';
-  /**
-   * The inflate worker's scheduling priority (protocol.ts). 'background' suits a build beside one
-   * that is on the critical path (indexImage runs every layer but the largest so): it takes the cores
-   * the critical build leaves idle instead of slowing it down. Ignored where threads have no priority.
+   * The inflate thread's scheduling priority. 'background' suits a build beside one that is on the
+   * critical path (indexImage runs every layer but the largest so): it takes the cores the critical
+   * build leaves idle instead of slowing it down. Ignored where threads have no priority.
    */
   priority?: BuildPriority;
   /** Inflate engine: 'auto' (default) is the fast engine when the addon has it, else zlib. */
   engine?: EngineChoice;
-  pool?: WorkerPool;
+  /** Caps the inflates running at once (default: the process-wide pool, one per core). */
+  pool?: InflatePool;
   /** Called with the compressed bytes read so far. */
   onProgress?: (bytesRead: number) => void;
 }
@@ -83,12 +84,12 @@ export interface BuildResult {
   seconds: number;
 }
 
-/** The inflate side as the driver sees it: on a worker, inline, or absent (tar layers). */
+/** The inflate side as the driver sees it: on its own thread, inline, or absent (tar layers). */
 interface Inflate {
   /** Takes input slot `slot` (compressed bytes); the slot comes back through Events.chunk. */
   send(slot: number, length: number, start: number): void;
   end(): void;
-  release(broken: boolean): void;
+  release(): void;
 }
 
 interface Events {
@@ -130,38 +131,40 @@ function inlineInflate(slots: Uint8Array[], spanSize: number, engine: Engine, bo
   };
 }
 
-/** What a worker's `init` says, but the output slots, which the worker side of this function makes. */
-type WorkerInit = Omit<Extract<ToWorker, { type: 'init' }>, 'type' | 'outputs'>;
-
-function workerInflate(worker: Worker, pool: WorkerPool, init: WorkerInit, box: BlobBox, ev: Events): Inflate {
-  const post = (m: ToWorker): void => worker.postMessage(m);
-  const outputs = Array.from({ length: OUTPUTS }, () => new SharedArrayBuffer(OUTPUT_SIZE));
-  const outViews = outputs.map((b) => new Uint8Array(b));
-  worker.on('message', (m: FromWorker) => {
-    switch (m.type) {
-      case 'chunk':
-        ev.chunk(m.slot, m.length, m.start, m.checkpoints);
-        break;
-      case 'output':
-        ev.output(outViews[m.slot]!.subarray(0, m.length));
-        post({ type: 'output', slot: m.slot });
-        break;
-      case 'done': {
-        const { inflatedSize, members, engine, spanDigests } = m.summary;
-        ev.done({ blob: box, inflatedSize, members, engine, ...(spanDigests === undefined ? {} : { spanDigests }) });
-        break;
+/** Inflates on a native thread of its own; `release` frees the pool's place. */
+function threadInflate(slots: Uint8Array[], spanSize: number, engine: Engine, nice: number, box: BlobBox, release: () => void, ev: Events): Inflate {
+  const inflater = new CheckpointInflater(spanSize, true, DEFAULT_OUTPUT_SIZE, engine);
+  const outputs = Array.from({ length: OUTPUTS }, () => new Uint8Array(OUTPUT_SIZE));
+  // Each input slot's length and layer offset, while the thread has it.
+  const sent = slots.map(() => ({ length: 0, start: 0 }));
+  const thread = inflater.startThread(slots, outputs, nice, {
+    input(slot, cps) {
+      ev.chunk(slot, sent[slot]!.length, sent[slot]!.start, cps);
+    },
+    output(slot, length) {
+      ev.output(outputs[slot]!.subarray(0, length));
+      thread.output(slot);
+    },
+    drained() {
+      try {
+        const e = inflater.end(box);
+        ev.done({ blob: box, inflatedSize: e.totalOut, members: e.members, engine: e.engine });
+      } catch (err) {
+        ev.error(err);
       }
-      case 'error':
-        ev.error(deserializeError(m.error));
-        break;
-    }
+    },
+    error: (err) => ev.error(err),
   });
-  worker.on('error', (err) => ev.error(new ZtocError('INTERNAL', `inflate worker failed: ${err.message}`, { cause: err })));
-  post({ type: 'init', ...init, outputs });
   return {
-    send: (slot, length, start) => post({ type: 'chunk', slot, length, start }),
-    end: () => post({ type: 'end' }),
-    release: (broken) => pool.release(worker, broken),
+    send(slot, length, start) {
+      sent[slot] = { length, start };
+      thread.input(slot, length, start);
+    },
+    end: () => thread.end(),
+    release() {
+      thread.stop();
+      release();
+    },
   };
 }
 
@@ -300,8 +303,6 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
   const trusted = opts.expectedDigest !== undefined && verifiedDigestOf(source) === opts.expectedDigest;
   const blobHash = trusted ? undefined : createHash('sha256');
   const spans = new SpanHasher();
-  // Set when the worker inflating this layer hashes its spans (see BuildOptions.spanHashing).
-  let workerHashes = false;
   let total = 0;
   let sent = 0;
   const declared: LayerKind | undefined = opts.kind === 'auto' ? undefined : opts.kind;
@@ -318,8 +319,7 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
   });
   done.catch(() => {});
 
-  const shared = Array.from({ length: IN_FLIGHT }, () => new SharedArrayBuffer(CHUNK_SIZE));
-  const slots = shared.map((b) => new Uint8Array(b));
+  const slots = Array.from({ length: IN_FLIGHT }, () => new Uint8Array(CHUNK_SIZE));
   const packer = new ChunkPacker(slots, (slot, length) => {
     inflate!.send(slot, length, sent);
     sent += length;
@@ -329,7 +329,7 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
       if (failure === undefined) {
         const view = slots[slot]!.subarray(0, length);
         try {
-          if (!workerHashes) spans.consumed(cps, view, start);
+          spans.consumed(cps, view, start);
         } catch (err) {
           events.error(err);
         }
@@ -361,13 +361,16 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
     if (k === 'tar') inflate = tarPassthrough(slots, spans, spanSize, events);
     else if (opts.thread === 'inline') inflate = inlineInflate(slots, spanSize, engine, box, events);
     else {
-      workerHashes = opts.spanHashing === 'worker';
-      const priority = opts.priority ?? 'normal';
-      inflate = workerInflate(await pool.acquire(priority), pool, { inputs: shared, spanSize, engine, blobBox: box.id, hashSpans: workerHashes, priority }, box, events);
+      const release = await pool.acquire();
+      try {
+        inflate = threadInflate(slots, spanSize, engine, NICE[opts.priority ?? 'normal'], box, release, events);
+      } catch (err) {
+        release();
+        throw err;
+      }
     }
   };
   let head: Uint8Array | undefined;
-  let broken = false;
   try {
     for await (const chunk of source) {
       if (failure !== undefined) break;
@@ -406,8 +409,7 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
       summary = await done;
       if (failure !== undefined) throw failure;
     }
-    const spanDigests = workerHashes ? summary?.spanDigests : spans.finish();
-    if (spanDigests === undefined) throw new ZtocError('INTERNAL', 'the inflate worker sent no span digests');
+    const spanDigests = spans.finish();
     const encoded = assembler!.encode(summary, { spanDigests, compressedSize: total, buildToolId: opts.buildToolId ?? DEFAULT_BUILD_TOOL_ID });
     const bytes = encoded.bytes;
     let model: Ztoc | undefined;
@@ -428,10 +430,9 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
       seconds: (performance.now() - t0) / 1000,
     };
   } catch (err) {
-    broken = true;
     throw ZtocError.withLayer(err, opts.layer ?? 'layer');
   } finally {
-    inflate?.release(broken);
+    inflate?.release();
     box.drop(); // a blob the encoder didn't take (a failure after the inflate) is freed now
   }
 }

@@ -1,6 +1,6 @@
 // Owns the parts of a zTOC build that sit on the driver thread next to hashing: scanning tar
 // headers over the inflated bytes (never keeping them), and turning the scan, the checkpoints and
-// the span digests into zTOC bytes. Inflation itself runs on a worker (worker.ts) or inline.
+// the span digests into zTOC bytes. Inflation itself runs on a thread of its own or inline (build.ts).
 
 import type { Engine } from '../inflate/native.js';
 import { TarScanner } from '../tar/scanner.js';
@@ -19,8 +19,6 @@ export interface InflateSummary {
   members: number;
   /** The inflate engine that ran. */
   engine: Engine;
-  /** The span digests, when the inflater computed them (a worker asked to: BuildOptions.spanHashing). */
-  spanDigests?: string[];
 }
 
 /** What the driver knows only at the end: span digests (it hashes) and the blob size. */

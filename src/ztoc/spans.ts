@@ -31,7 +31,7 @@ export class SpanHasher {
 
   /**
    * Feeds an input chunk the inflater has consumed, cut at the checkpoints found in it
-   * ([in, out, bits] triples, in order): the driver and a worker hashing spans both call this.
+   * ([in, out, bits] triples, in order), as the inflate thread reports them.
    */
   consumed(checkpoints: Float64Array, chunk: Uint8Array, chunkStart: number): void {
     for (let i = 0; i < checkpoints.length; i += 3) this.boundary(checkpoints[i]!, checkpoints[i + 2]! !== 0, chunk, chunkStart);

@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { ZtocError } from '../../errors.js';
 import type { BackfillReport, ImageRecord } from '../../jobs/backfill.js';
 import { DEFAULT_DISK_CACHE_BYTES, DEFAULT_MEMORY_CACHE_BYTES, DEFAULT_V2_TAG_SUFFIX } from '../../jobs/defaults.js';
-import { addIndexFlags, addRegistryFlags, addSociOptionFlags, collect, countArg, indexSettings, prestartInflateWorker, registryOptions, sizeArg, sociOptions, type IndexFlags, type RegistryFlags, type SociOptionFlags } from '../flags.js';
+import { addIndexFlags, addRegistryFlags, addSociOptionFlags, collect, countArg, indexSettings, registryOptions, sizeArg, sociOptions, type IndexFlags, type RegistryFlags, type SociOptionFlags } from '../flags.js';
 import { formatBytes, type Terminal } from '../io.js';
 
 interface BackfillFlags extends IndexFlags, SociOptionFlags, RegistryFlags {
@@ -137,12 +137,11 @@ export function registerBackfill(program: Command, term: Terminal): void {
   addSociOptionFlags(cmd);
   addRegistryFlags(cmd, term).action(async (registryArg: string, flags: BackfillFlags) => {
     const registry = checkRegistry(registryArg);
-    prestartInflateWorker();
     if (flags.keepGoing && flags.failFast) throw new ZtocError('INVALID_ARGUMENT', '--keep-going and --fail-fast exclude each other');
     const rps = flags.rps === undefined ? 0 : Number(flags.rps);
     if (!(rps >= 0) || !Number.isFinite(rps)) throw new ZtocError('INVALID_ARGUMENT', `--rps must be a non-negative number`);
     const soci = await sociOptions(flags);
-    const [{ backfill, backfillFailed, BackfillProgress }, { ZtocStore }, { ThrottledClient }, { parseReposFile, parseShard }, { WorkerPool }, { readFile }, { atomicWriteFile }] =
+    const [{ backfill, backfillFailed, BackfillProgress }, { ZtocStore }, { ThrottledClient }, { parseReposFile, parseShard }, { InflatePool }, { readFile }, { atomicWriteFile }] =
       await Promise.all([
         import('../../jobs/backfill.js'),
         import('../../jobs/backfill-cache.js'),
@@ -174,7 +173,7 @@ export function registerBackfill(program: Command, term: Terminal): void {
       onPace: (host, gap, remaining) =>
         log(gap > 0 ? `ztoc: ${host} reports ratelimit-remaining ${remaining}: one manifest GET every ${(gap / 1000).toFixed(1)} s` : `ztoc: ${host} rate limit recovered; no pacing`),
     });
-    const pool = new WorkerPool(availableParallelism());
+    const pool = new InflatePool(availableParallelism());
     const progress = new BackfillProgress();
     const tty = term.io.interactive;
     const spinner = await term.progress(`backfill ${registry}: selecting images`);

@@ -3,7 +3,7 @@
 import { basename } from 'node:path';
 import { Option, type Command } from 'commander';
 import { ZtocError } from '../../errors.js';
-import { addBuildFlags, prestartInflateWorker, type BuildFlags } from '../flags.js';
+import { addBuildFlags, type BuildFlags } from '../flags.js';
 import { formatBytes, rate, type Terminal } from '../io.js';
 
 interface BuildCommandFlags extends BuildFlags {
@@ -24,7 +24,6 @@ export function registerBuild(program: Command, term: Terminal): void {
     .action(async (layer: string, flags: BuildCommandFlags) => {
       const output = flags.output ?? (layer === '-' ? undefined : `${basename(layer)}.ztoc`);
       if (output === undefined) throw new ZtocError('INVALID_ARGUMENT', 'reading from stdin needs -o/--output');
-      prestartInflateWorker();
       const [{ buildZtoc }, { readFileChunks }, { writeFile }] = await Promise.all([
         import('../../ztoc/build.js'),
         import('../../ztoc/source.js'),

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { ZtocError } from '../../errors.js';
 import type { IndexEvent, IndexResult } from '../../jobs/index-image.js';
-import { addIndexFlags, addRegistryFlags, addSociOptionFlags, countArg, indexSettings, openImageWith, prestartInflateWorker, sociOptions, type IndexFlags, type RegistryFlags, type SociOptionFlags } from '../flags.js';
+import { addIndexFlags, addRegistryFlags, addSociOptionFlags, countArg, indexSettings, openImageWith, sociOptions, type IndexFlags, type RegistryFlags, type SociOptionFlags } from '../flags.js';
 import { formatBytes, rate, type Terminal } from '../io.js';
 
 interface IndexCommandFlags extends IndexFlags, SociOptionFlags, RegistryFlags {
@@ -61,7 +61,6 @@ export function registerIndex(program: Command, term: Terminal): void {
     if (flags.indexVersion === 'v2' && !flags.tag && !flags.dryRun) {
       throw new ZtocError('INVALID_ARGUMENT', '--index-version v2 needs --tag: the SOCI-enabled image index is pushed under a new tag');
     }
-    prestartInflateWorker();
     const soci = await sociOptions(flags);
     const opened = await openImageWith(image, flags, term);
     const { indexImage } = await import('../../jobs/index-image.js');
