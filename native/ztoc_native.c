@@ -561,6 +561,19 @@ static napi_value builder_state(napi_env env, napi_callback_info info) {
   return o;
 }
 
+/* Checkpoint i of the blob as [in, out, bits]. */
+static void checkpoint_at(const Builder *b, int64_t i, double *triple) {
+  const unsigned char *p = b->blob + HEADER_SIZE + (size_t)i * CKPT_SIZE;
+  int64_t vin = 0, vout = 0;
+  for (int j = 7; j >= 0; j--) {
+    vin = (vin << 8) | p[j];
+    vout = (vout << 8) | p[8 + j];
+  }
+  triple[0] = (double)vin;
+  triple[1] = (double)vout;
+  triple[2] = (double)p[16];
+}
+
 /* builderCheckpoints(h, from) -> Float64Array [in, out, bits] * (n - from): positions for span hashing. */
 static napi_value builder_checkpoints(napi_env env, napi_callback_info info) {
   napi_value argv[2];
@@ -574,17 +587,7 @@ static napi_value builder_checkpoints(napi_env env, napi_callback_info info) {
   void *data;
   NAPI_CALL(env, napi_create_arraybuffer(env, k * 3 * sizeof(double), &data, &abuf));
   double *d = (double *)data;
-  for (size_t i = 0; i < k; i++) {
-    const unsigned char *p = b->blob + HEADER_SIZE + (size_t)(from + (int64_t)i) * CKPT_SIZE;
-    int64_t vin = 0, vout = 0;
-    for (int j = 7; j >= 0; j--) {
-      vin = (vin << 8) | p[j];
-      vout = (vout << 8) | p[8 + j];
-    }
-    d[3 * i] = (double)vin;
-    d[3 * i + 1] = (double)vout;
-    d[3 * i + 2] = (double)p[16];
-  }
+  for (size_t i = 0; i < k; i++) checkpoint_at(b, from + (int64_t)i, d + 3 * i);
   NAPI_CALL(env, napi_create_typedarray(env, napi_float64_array, k * 3, abuf, 0, &arr));
   return arr;
 }
@@ -917,17 +920,7 @@ static void glue_progress(void *e, double *total_in, double *members, int64_t *c
   *checkpoints = b->ncheckpoints;
 }
 
-static void glue_checkpoint(void *e, int64_t i, double *triple) {
-  const unsigned char *p = ((Builder *)e)->blob + HEADER_SIZE + (size_t)i * CKPT_SIZE;
-  int64_t vin = 0, vout = 0;
-  for (int j = 7; j >= 0; j--) {
-    vin = (vin << 8) | p[j];
-    vout = (vout << 8) | p[8 + j];
-  }
-  triple[0] = (double)vin;
-  triple[1] = (double)vout;
-  triple[2] = (double)p[16];
-}
+static void glue_checkpoint(void *e, int64_t i, double *triple) { checkpoint_at((Builder *)e, i, triple); }
 
 static void event_free(ItEvent *e) {
   free(e->cps);

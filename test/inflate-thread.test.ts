@@ -148,8 +148,9 @@ test('while its thread runs, the builder refuses every call from JavaScript; onc
     });
     assert.throws(() => inflater.inflateInto(input, 0, out), (e: unknown) => (e as { code?: string }).code === 'ZTOC_NATIVE_BUSY');
     assert.throws(() => inflater.startThread([input], [out], 0, { input() {}, output() {}, drained() {}, error() {} }), (e: unknown) => (e as { code?: string }).code === 'ZTOC_NATIVE_BUSY');
+    assert.throws(() => t.input(1, 1, 0), /refused input slot 1/, 'a slot the thread was not given is refused');
+    assert.throws(() => t.input(0, data.length + 1, 0), /refused input slot 0/, 'more bytes than the slot holds are refused');
     t.input(0, data.length, 0);
-    assert.throws(() => t.input(0, data.length, 0), /refused input slot 0/, 'a slot the thread holds is refused');
   });
   await drained;
   assert.equal(failure, undefined);
