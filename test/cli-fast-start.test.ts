@@ -1,5 +1,5 @@
 // Fast start (issue 12): each command loads only the code it uses. A resolve hook (helpers/record-loads.ts)
-// records every module a real `node bin/ztoc.js …` child resolves, its worker threads included; the test
+// records every module a real `node bin/ztoc.js …` child resolves; the test
 // checks the list, not a timing: `--version` loads only the version, `--help` no library code, `build` and `info` never load
 // the registry client (undici), the validators (ajv) or the spinner (ora), and `index oci:DIR` indexes a
 // layout without loading the registry client or ajv's schema compiler. A control run, which loads only undici's Agent, shows the recorder does see the registry code.

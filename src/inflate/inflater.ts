@@ -60,7 +60,8 @@ export interface InflaterEnd {
 
 export class CheckpointInflater {
   private readonly h: BuilderHandle;
-  private readonly out: Uint8Array;
+  /** write()'s output buffer, made on its first call (a build on a thread brings its own slots). */
+  private out: Uint8Array | undefined;
   private readonly info = new Float64Array(BUILDER_INFO_SLOTS);
   /** The engine this inflater runs. */
   readonly engine: Engine;
@@ -68,6 +69,7 @@ export class CheckpointInflater {
   private totalIn = 0;
   private members = 0;
   private ended = false;
+  private readonly outputSize: number;
 
   /**
    * @param spanSize SOCI span size: a checkpoint at a block boundary once more than this many
@@ -78,17 +80,18 @@ export class CheckpointInflater {
   constructor(spanSize: number, checkpoints = true, outputSize = DEFAULT_OUTPUT_SIZE, engine: EngineChoice = 'auto') {
     this.engine = resolveEngine(engine);
     this.h = native().builderCreate(spanSize, checkpoints, engineId(this.engine));
-    this.out = new Uint8Array(outputSize);
+    this.outputSize = outputSize;
   }
 
   /** Inflates one chunk. `onOutput` gets views into a reused buffer, valid only during the call. */
   write(chunk: Uint8Array, onOutput: (out: Uint8Array) => void): void {
+    const out = (this.out ??= new Uint8Array(this.outputSize));
     let off = 0;
     for (;;) {
-      const [consumed, produced] = this.inflateInto(chunk, off, this.out, onOutput);
+      const [consumed, produced] = this.inflateInto(chunk, off, out, onOutput);
       off += consumed;
       // Done with this chunk once its input is used up and the output buffer was not the limit.
-      if (off >= chunk.length && produced < this.out.length) break;
+      if (off >= chunk.length && produced < out.length) break;
       if (consumed === 0 && produced === 0) break;
     }
   }
