@@ -57,7 +57,7 @@ describe('fallbackStep', () => {
     const step = fallbackStep(s, [A], { add: [C], remove: [A.digest] });
     assert.equal(step.kind, 'write');
     if (step.kind !== 'write') return;
-    assert.equal(step.lost, 1);
+    assert.equal(step.lost.length, 1);
     assert.equal(step.ourMissing, true);
     assert.deepEqual(digests(step.index.manifests), ['b', 'c']);
     // A read that shows the change but has lost nothing confirms; a confirmation interrupted starts again.
@@ -79,20 +79,33 @@ describe('fallbackStep', () => {
   });
 });
 
-/** An in-memory tag; `onWrite` lets a test play a concurrent writer. */
-function memoryTag(initial: Descriptor[] | undefined, opts: { deletes?: boolean; onWrite?: (n: number, tag: { index: Descriptor[] | undefined }) => void } = {}) {
+/**
+ * An in-memory tag; `onWrite` lets a test play a concurrent writer. `deleted` holds the manifests the repository no
+ * longer has; with `checksIndex`, a write listing one is refused as the distribution registry refuses it.
+ */
+function memoryTag(
+  initial: Descriptor[] | undefined,
+  opts: { deletes?: boolean; checksIndex?: boolean; deleted?: Set<string>; onWrite?: (n: number, tag: { index: Descriptor[] | undefined }) => void } = {},
+) {
   const tag: { index: Descriptor[] | undefined; version: number } = { index: initial, version: 0 };
   const log: string[] = [];
+  const deleted = opts.deleted ?? new Set<string>();
   let writes = 0;
   const io: FallbackIo = {
     read: async () => (tag.index === undefined ? undefined : { manifests: [...tag.index], digest: `v${tag.version}` }),
     head: async () => (tag.index === undefined ? undefined : `v${tag.version}`),
     write: async (index: ImageIndex) => {
+      if (opts.checksIndex === true && index.manifests.some((m) => deleted.has(m.digest))) {
+        log.push(`refused ${digests(index.manifests).join('')}`);
+        return 'dangling';
+      }
       log.push(`write ${digests(index.manifests).join('')}`);
       tag.index = index.manifests;
       tag.version++;
       opts.onWrite?.(++writes, tag);
+      return 'written';
     },
+    exists: async (digest: string) => !deleted.has(digest),
     remove: async (digest: string) => {
       log.push(`delete ${digest}`);
       if (opts.deletes === false) return false;
@@ -173,6 +186,54 @@ describe('updateFallbackIndex (in memory)', () => {
     };
     await assert.rejects(updateFallbackIndex(busy.io, { add: [C] }, 'reg/app:sha256-x'), (e: unknown) => isZtocError(e, 'REGISTRY_ERROR'));
     assert.ok(n > MAX_FALLBACK_REREADS && n < 3 * MAX_FALLBACK_REREADS, String(n));
+  });
+
+  it('does not merge back an entry that went missing because its manifest was deleted (ztoc rm beside us)', async () => {
+    // We read [A, B]; before our write, another process unlists B and deletes its manifest.
+    const deleted = new Set<string>();
+    const m = memoryTag([A, B], { deleted });
+    const read = m.io.read;
+    let reads = 0;
+    m.io.read = async () => {
+      const r = await read();
+      if (++reads === 2) {
+        m.tag.index = [A, C];
+        m.tag.version++;
+        deleted.add(B.digest);
+      }
+      return r;
+    };
+    // Our write of [A, B, C] is undone by the "rm" above; B is then seen missing, found deleted, and stays out.
+    await updateFallbackIndex(m.io, { add: [C] }, 'reg/app:sha256-x');
+    assert.deepEqual(digests(m.tag.index!), ['a', 'c']);
+    assert.ok(m.log.some((l) => l.includes('their manifests are deleted; not merging them back')), m.log.join('\n'));
+
+    // A lost entry whose manifest still exists is merged back as before (a lost write, not a removal).
+    const kept = memoryTag([A, B]);
+    const read2 = kept.io.read;
+    let reads2 = 0;
+    kept.io.read = async () => {
+      const r = await read2();
+      if (++reads2 === 2) {
+        kept.tag.index = [A];
+        kept.tag.version++;
+      }
+      return r;
+    };
+    await updateFallbackIndex(kept.io, { add: [C] }, 'reg/app:sha256-x');
+    assert.deepEqual(digests(kept.tag.index!).sort(), ['a', 'b', 'c']);
+  });
+
+  it('a registry that refuses an index listing a deleted manifest: the entry is dropped and the write made again', async () => {
+    // The listing still names B, whose manifest was deleted (rm deletes after unlisting; we read in between).
+    const m = memoryTag([A, B], { checksIndex: true, deleted: new Set([B.digest]) });
+    await updateFallbackIndex(m.io, { add: [C] }, 'reg/app:sha256-x');
+    assert.deepEqual(digests(m.tag.index!), ['a', 'c']);
+    assert.deepEqual(m.log.filter((l) => !l.startsWith('debug')), ['refused abc', 'write ac']);
+    // Refused with every listed manifest present: a clear error, not a loop.
+    const odd = memoryTag([A], { checksIndex: true });
+    odd.io.write = async () => 'dangling';
+    await assert.rejects(updateFallbackIndex(odd.io, { add: [C] }, 'reg/app:sha256-x'), /yet every listed manifest exists/);
   });
 
   it('gives up with a clear error when every write is undone', async () => {

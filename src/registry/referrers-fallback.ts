@@ -2,7 +2,9 @@
 // concurrent writers: a pure step function (what to do after a read: done, confirm, write, give up) tested without
 // HTTP, and the loop that drives it through injected I/O (read, HEAD, write, delete, sleep). A change adds referrers,
 // removes them, or both (`ztoc rm`). There is no conditional PUT for a tag, so the loop reads, merges, writes, reads
-// again, and counts as done only when two reads a pause apart show the change with every entry seen kept.
+// again, and counts as done only when two reads a pause apart show the change with every entry seen kept. An entry
+// that went missing is merged back only while its manifest exists: `ztoc rm` (or another tool) that unlisted it and
+// then deleted it meant to remove it, and a registry that checks an index's manifests refuses one that lists it.
 
 import { ZtocError } from '../errors.js';
 import type { Descriptor, ImageIndex } from '../oci/types.js';
@@ -26,12 +28,14 @@ const FALLBACK_SETTLE_CAP_MS = 10_000;
 export interface FallbackState {
   /** Every entry seen during this update that the change does not touch: a concurrent overwrite must not drop it. */
   seen: Map<string, Descriptor>;
+  /** Entries whose manifests were found deleted from the repository: never merged back or written again. */
+  gone: Set<string>;
   confirmed: number;
   writes: number;
 }
 
 export function newFallbackState(): FallbackState {
-  return { seen: new Map(), confirmed: 0, writes: 0 };
+  return { seen: new Map(), gone: new Set(), confirmed: 0, writes: 0 };
 }
 
 export type FallbackStep =
@@ -39,27 +43,40 @@ export type FallbackStep =
   | { kind: 'done' }
   /** The read shows the change: pause and read again to confirm. */
   | { kind: 'confirm' }
-  /** Write `index` (empty: the change removed the last referrer). `lost` = entries a concurrent writer dropped. */
-  | { kind: 'write'; index: ImageIndex; ourMissing: boolean; lost: number }
+  /** Write `index` (empty: the change removed the last referrer). `lost` = entries seen before and missing now, merged back. */
+  | { kind: 'write'; index: ImageIndex; ourMissing: boolean; lost: Descriptor[] }
   | { kind: 'give-up'; writes: number };
 
 /**
  * One step of the update, after reading the index (`current`: its entries, [] when the tag does not exist). Pure
- * apart from advancing `state`. An entry that vanishes between reads was dropped by a concurrent writer (nobody
- * else removes on purpose while we update), so it is merged back; the change's own removals are not.
+ * apart from advancing `state`. An entry that vanishes between reads was dropped by a concurrent writer, so it is
+ * merged back, unless it is known gone (`state.gone`: its manifest was deleted); the change's own removals are not.
  */
-export function fallbackStep(state: FallbackState, current: Descriptor[], change: ReferrerChange): FallbackStep {
+export function fallbackStep(state: FallbackState, read: Descriptor[], change: ReferrerChange): FallbackStep {
+  const current = read.filter((d) => !state.gone.has(d.digest));
   const touched = new Set([...(change.add ?? []).map((d) => d.digest), ...(change.remove ?? [])]);
   const present = new Set(current.map((d) => d.digest));
   for (const d of current) if (!touched.has(d.digest) && !state.seen.has(d.digest)) state.seen.set(d.digest, d);
-  const lost = [...state.seen.values()].filter((d) => !present.has(d.digest));
+  const lost = [...state.seen.values()].filter((d) => !present.has(d.digest) && !state.gone.has(d.digest));
   const ourMissing = (change.add ?? []).some((d) => !present.has(d.digest)) || (change.remove ?? []).some((d) => present.has(d));
   if (!ourMissing && lost.length === 0) {
     return ++state.confirmed >= FALLBACK_CONFIRMATIONS ? { kind: 'done' } : { kind: 'confirm' };
   }
   state.confirmed = 0;
   if (state.writes >= MAX_FALLBACK_WRITES) return { kind: 'give-up', writes: state.writes };
-  return { kind: 'write', index: applyReferrerChanges([...current, ...lost], change).index, ourMissing, lost: lost.length };
+  return { kind: 'write', index: applyReferrerChanges([...current, ...lost], change).index, ourMissing, lost };
+}
+
+/** Marks the entries whose manifests the repository no longer has as gone; returns how many it found. */
+async function markGone(io: FallbackIo, state: FallbackState, entries: Descriptor[]): Promise<number> {
+  let found = 0;
+  for (const d of entries) {
+    if (state.gone.has(d.digest) || (await io.exists(d.digest))) continue;
+    state.gone.add(d.digest);
+    state.seen.delete(d.digest);
+    found++;
+  }
+  return found;
 }
 
 /** What updateFallbackIndex needs from the registry, injected so that the loop is the only logic here. */
@@ -68,7 +85,10 @@ export interface FallbackIo {
   read(): Promise<{ manifests: Descriptor[]; digest: string } | undefined>;
   /** The digest the tag points at now (a cheap HEAD); undefined when absent or unknown. */
   head(): Promise<string | undefined>;
-  write(index: ImageIndex): Promise<void>;
+  /** 'dangling' when the registry refused the index because a manifest it lists is not in the repository. */
+  write(index: ImageIndex): Promise<'written' | 'dangling'>;
+  /** Whether the repository still has manifest `digest` (true unless it says it has not: a lookup that fails counts as there). */
+  exists(digest: string): Promise<boolean>;
   /** Delete the index manifest `digest` (which untags it); false when the registry refuses deletes. */
   remove(digest: string): Promise<boolean>;
   sleep(ms: number): Promise<void>;
@@ -102,9 +122,15 @@ export async function updateFallbackIndex(io: FallbackIo, change: ReferrerChange
       continue;
     }
     if (step.kind === 'give-up') break;
+    // Entries to merge back whose manifests were deleted meanwhile were removed on purpose: read and step again.
+    const gone = await markGone(io, state, step.lost);
+    if (gone > 0) {
+      io.debug(`referrers fallback ${where}: ${gone} entries seen before went missing and their manifests are deleted; not merging them back`);
+      continue;
+    }
     if (state.writes > 0) {
       io.debug(
-        `referrers fallback ${where}: ${step.ourMissing ? `our change (${ours}) ` : ''}${step.lost > 0 ? `${step.lost} entries seen before ` : ''}went missing after a write (concurrent writer?); merging again`,
+        `referrers fallback ${where}: ${step.ourMissing ? `our change (${ours}) ` : ''}${step.lost.length > 0 ? `${step.lost.length} entries seen before ` : ''}went missing after a write (concurrent writer?); merging again`,
       );
       await io.sleep(io.backoff(state.writes));
     }
@@ -122,9 +148,18 @@ export async function updateFallbackIndex(io: FallbackIo, change: ReferrerChange
       continue;
     }
     // The last referrer removed: delete the index (untagging it) as oras-go does; an empty index where deletes are refused.
-    if (step.index.manifests.length > 0 || read === undefined || !(await io.remove(read.digest))) await io.write(step.index);
+    let written = 'written';
+    if (step.index.manifests.length > 0 || read === undefined || !(await io.remove(read.digest))) written = await io.write(step.index);
     window = Math.max(window, readTime + (performance.now() - writeStart));
     state.writes++;
+    // A manifest the index lists was deleted since we read it (`ztoc rm` beside us): leave it out and try again.
+    if (written === 'dangling') {
+      const found = await markGone(io, state, step.index.manifests);
+      io.debug(`referrers fallback ${where}: the registry refused an index listing a deleted manifest (${found} found gone); merging again`);
+      if (found === 0) {
+        throw new ZtocError('REGISTRY_ERROR', `referrers fallback ${where}: the registry refuses the index as listing an unknown manifest, yet every listed manifest exists`);
+      }
+    }
   }
   const verb = (change.remove ?? []).length > 0 ? (change.add ?? []).length > 0 ? 'apply' : 'remove' : 'keep';
   throw new ZtocError(

@@ -12,7 +12,7 @@ import { parseRegistryReference, type RegistryReference } from '../oci/reference
 import { MANIFEST_ACCEPT, MediaType, referrerDescriptor, type Descriptor, type ImageIndex, type ImageManifest } from '../oci/types.js';
 import { repositoryScope } from './auth.js';
 import { RegistryClient, type ClientOptions, type ReferrersCapability, type RegistryRequest } from './client.js';
-import { displayUrl, failedResponse, type RegistryResponseError } from './errors.js';
+import { displayUrl, failedResponse, RegistryResponseError } from './errors.js';
 import { nextLink } from './link.js';
 import { listAllPages, type ListOptions } from './listing.js';
 import {
@@ -635,8 +635,17 @@ export class Repository {
       },
       head: async () => (await this.headManifest(tag, opts))?.digest,
       write: async (index) => {
-        await this.pushManifest(tag, serializeReferrersIndex(index), MediaType.OciIndex, opts);
+        try {
+          await this.pushManifest(tag, serializeReferrersIndex(index), MediaType.OciIndex, opts);
+          return 'written';
+        } catch (err) {
+          // distribution (Debian's docker-registry, Harbor, GitLab, ...) checks an image index's manifests on PUT and
+          // answers 400 MANIFEST_BLOB_UNKNOWN for one that is not in the repository (one `ztoc rm` just deleted).
+          if (err instanceof RegistryResponseError && (err.hasRegistryCode('MANIFEST_BLOB_UNKNOWN') || err.hasRegistryCode('MANIFEST_UNKNOWN'))) return 'dangling';
+          throw err;
+        }
       },
+      exists: async (digest) => (await this.headManifest(digest, opts).catch(() => 'unknown')) !== undefined,
       remove: async (digest) => {
         try {
           return (await this.deleteManifest(digest, opts)) !== undefined;
