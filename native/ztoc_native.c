@@ -1,13 +1,15 @@
 /*
  * ztoc_native: the checkpointed inflater behind ztoc, over the zlib that Node itself exports.
  *
- * It owns two small state machines and nothing else:
+ * It owns two small state machines:
  *  - a Builder that inflates a gzip layer and records SOCI checkpoints (in, out, bits, 32 KiB
  *    window) already packed in the zinfo blob layout of soci-format.md §2.1. Two engines sit
  *    behind it and give identical checkpoints: zlib with Z_BLOCK (the fallback and the oracle)
  *    and ztoc's own decoder (fast_inflate.c), which reports the same block boundaries;
  *  - a Reader that restores a checkpoint (inflatePrime + dictionary) and inflates onwards,
  *    across gzip member boundaries, for random-access reads.
+ * and the N-API glue that runs a Builder on an inflate thread of its own (inflate_thread.c) and
+ * reports its events back to JavaScript through a threadsafe function ("Inflate thread").
  *
  * We include Node's zlib.h, link no zlib and do not define Z_PREFIX: the symbols bind to Node's
  * own copy at load time (see shared/docs/inflate-notes.md). All buffers are owned by JavaScript
@@ -595,10 +597,12 @@ static napi_value builder_checkpoints(napi_env env, napi_callback_info info) {
 /* ------------------------------------------------------------------------------------------ */
 /* Blob hand-over                                                                              */
 /*
- * The builder runs on an inflate worker, the zTOC is encoded on the driver thread, and the blob
- * (32 MB at 4 GB of layer) must exist once. Node marks external ArrayBuffers untransferable, so the
- * memory can't travel in a postMessage; and a copy into a Buffer was the second copy. Instead:
- *  - the driver creates a box (blobBoxCreate, an External it owns) and sends its id to the worker;
+ * The blob (32 MB at 4 GB of layer) must exist once, and reach the thread that encodes the zTOC from
+ * the builder, which may live on another JS thread (a worker of a library user: Node marks external
+ * ArrayBuffers untransferable, so the memory can't travel in a postMessage, and a copy into a Buffer
+ * was the second copy). ztoc's own builds end their builder on the driver thread once its inflate
+ * thread drained, and use the same path. So:
+ *  - the encoding thread creates a box (blobBoxCreate, an External it owns) and names its id;
  *  - builderBlob(h, id) moves the builder's memory into that box (a pointer, under a process-wide lock);
  *  - blobBoxTake(box, before, after) gives the driver that same memory as an ArrayBuffer, grown to
  *    leave room around the blob, into which the encoder writes the zTOC (blobBufferMoveDown settles it).
