@@ -219,9 +219,14 @@ export interface InflateThreadEvents {
  * which is the back-pressure.
  */
 export class InflateThread {
-  stopped = false;
+  private halted = false;
 
   constructor(private readonly t: ThreadHandle) {}
+
+  /** Whether `stop` was called: events still on their way are dropped. */
+  get stopped(): boolean {
+    return this.halted;
+  }
 
   /** Queues input slot `slot`: `length` bytes from layer offset `start`. */
   input(slot: number, length: number, start: number): void {
@@ -240,7 +245,7 @@ export class InflateThread {
 
   /** Stops the thread (within one step); nothing more is reported. */
   stop(): void {
-    this.stopped = true;
+    this.halted = true;
     native().inflateThreadStop(this.t);
   }
 }
