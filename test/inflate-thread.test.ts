@@ -3,12 +3,13 @@
 // build (also one that fails mid-layer), and while it runs the builder refuses every call from JavaScript. An env
 // torn down mid-build (a terminated worker, process.exit) stops the thread first, instead of freeing the builder
 // under it. The library still builds from `node --input-type=module -e` and under per-process Node flags, which
-// the worker threads of old refused.
+// the worker threads of old refused. Builds reuse the slots of earlier ones (only once no thread can write into
+// them), and no byte of an earlier layer reaches a later zTOC.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -17,7 +18,9 @@ import { buildZtoc, NICE } from '../src/ztoc/build.js';
 import { readFileChunks } from '../src/ztoc/source.js';
 import { CheckpointInflater } from '../src/inflate/inflater.js';
 import { ZtocError } from '../src/errors.js';
-import { goldenLayer } from './helpers/golden.js';
+import { goldenCases, goldenLayer } from './helpers/golden.js';
+import { cleanup, makeLayer, prngBytes, tempDir } from './helpers/fixtures.js';
+import { SOCI_BUILD_TOOL_ID } from '../src/ztoc/model.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const LINUX = process.platform === 'linux';
@@ -126,6 +129,38 @@ test('the inflate thread ends with its build, also when the source fails mid-lay
   for (let i = 200; i < 400; i++) corrupt[i] = 0xff;
   await assert.rejects(buildZtoc((async function* () { yield corrupt; })(), { spanSize: 65536 }), (e: unknown) => e instanceof ZtocError && e.code === 'GZIP_CORRUPT' && e.offset !== undefined && e.offset > 0);
   await noInflateThreads();
+});
+
+test('builds reusing the slots of earlier ones (bigger layers, failed and stopped builds) still give the golden bytes', async () => {
+  // A bigger layer of other bytes (GNU tar, gzip) fills every input slot and many output slots and gives them back;
+  // the same layer corrupted fails mid-layer with its thread inside a step; a source that fails leaves its thread
+  // stopped. Each golden layer built after them must come out as SOCI made it, inline and on the thread: stale
+  // bytes in a reused slot would change it.
+  const work = tempDir('ztoc-slots-');
+  try {
+    mkdirSync(join(work, 'tree'));
+    writeFileSync(join(work, 'tree', 'a.bin'), prngBytes(12 << 20, 7));
+    writeFileSync(join(work, 'tree', 'b.txt'), Buffer.alloc(12 << 20, 'slot reuse '));
+    const big = readFileSync(makeLayer(join(work, 'tree'), join(work, 'big.tar.gz'), 'gnu', 'gzip-n'));
+    const corrupt = Buffer.from(big);
+    corrupt.fill(0x55, big.length >> 1, (big.length >> 1) + 4096);
+    for (const thread of ['worker', 'inline'] as const) {
+      const whole = await buildZtoc((async function* () { yield big; })(), { spanSize: 65536, thread });
+      assert.ok(whole.inflatedSize > 24 << 20);
+      await assert.rejects(buildZtoc((async function* () { yield corrupt; })(), { spanSize: 65536, thread }), (e: unknown) => e instanceof ZtocError && e.code.startsWith('GZIP_'));
+      const failing = (async function* () {
+        yield big.subarray(0, 3 << 20);
+        throw new Error('cut');
+      })();
+      await assert.rejects(buildZtoc(failing, { spanSize: 65536, thread }), /cut/);
+      for (const c of goldenCases()) {
+        const r = await buildZtoc((async function* () { yield readFileSync(goldenLayer(c.layer)); })(), { spanSize: c.span, buildToolId: SOCI_BUILD_TOOL_ID, kind: 'auto', thread });
+        assert.deepEqual(Buffer.from(r.bytes), readFileSync(c.ztocPath), `${c.layer} span ${c.span} (${thread}) after other builds`);
+      }
+    }
+  } finally {
+    cleanup(work);
+  }
 });
 
 test('while its thread runs, the builder refuses every call from JavaScript; once drained it ends as usual', async () => {

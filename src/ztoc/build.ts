@@ -27,6 +27,39 @@ const OUTPUT_SIZE = 1 << 20;
 const OUTPUTS = 12;
 
 /**
+ * Slot sets of finished builds, for the next ones. Allocated afresh, a build's 20 MiB of zeroed slots cost more than
+ * inflating a small layer, and a long run (backfill) kept ~200 MB of dead ones around between collections. A set
+ * comes back only once no inflate thread can touch it; its old bytes are never read (a slot is read up to what was
+ * written into it in this build).
+ */
+class SlotSets {
+  // Weakly held: a process that stops building gets the memory back at its next full collection.
+  private readonly spare: Array<WeakRef<Uint8Array[]>> = [];
+
+  constructor(
+    private readonly count: number,
+    private readonly size: number,
+  ) {}
+
+  take(): Uint8Array[] {
+    for (let r = this.spare.pop(); r !== undefined; r = this.spare.pop()) {
+      const set = r.deref();
+      if (set !== undefined) return set;
+    }
+    return Array.from({ length: this.count }, () => Buffer.allocUnsafeSlow(this.size));
+  }
+
+  give(set: Uint8Array[]): void {
+    if (this.spare.length < SPARE_SETS) this.spare.push(new WeakRef(set));
+  }
+}
+
+/** Sets kept for reuse: two builds' worth (the pool's usual size on the machines ztoc runs on). */
+const SPARE_SETS = 2;
+const INPUT_SETS = new SlotSets(IN_FLIGHT, CHUNK_SIZE);
+const OUTPUT_SETS = new SlotSets(OUTPUTS, OUTPUT_SIZE);
+
+/**
  * How a build's inflate thread is scheduled against the process's other threads. 'background' lowers its
  * priority (Linux schedules each thread on its own), so that when builds run side by side the one on the
  * critical path gets the cores first, and the others use what it leaves idle.
@@ -94,7 +127,8 @@ interface Inflate {
   /** Takes input slot `slot` (compressed bytes); the slot comes back through Events.chunk. */
   send(slot: number, length: number, start: number): void;
   end(): void;
-  release(): void;
+  /** Ends the inflate; true when nothing touches the input slots any more (an inflate thread that drained). */
+  release(): boolean;
 }
 
 interface Events {
@@ -132,16 +166,18 @@ function inlineInflate(slots: Uint8Array[], spanSize: number, engine: Engine, bo
         ev.error(err);
       }
     },
-    release() {},
+    release: () => true,
   };
 }
 
 /** Inflates on a native thread of its own; `release` frees the pool's place. */
 function threadInflate(slots: Uint8Array[], spanSize: number, engine: Engine, nice: number, box: BlobBox, release: () => void, ev: Events): Inflate {
   const inflater = new CheckpointInflater(spanSize, true, DEFAULT_OUTPUT_SIZE, engine);
-  const outputs = Array.from({ length: OUTPUTS }, () => new Uint8Array(OUTPUT_SIZE));
+  const outputs = OUTPUT_SETS.take();
   // Each input slot's length and layer offset, while the thread has it.
   const sent = slots.map(() => ({ length: 0, start: 0 }));
+  // Set once the thread has left its loop: it touches no slot after that.
+  let drained = false;
   const thread = inflater.startThread(slots, outputs, nice, {
     input(slot, cps) {
       ev.chunk(slot, sent[slot]!.length, sent[slot]!.start, cps);
@@ -151,6 +187,7 @@ function threadInflate(slots: Uint8Array[], spanSize: number, engine: Engine, ni
       thread.output(slot);
     },
     drained() {
+      drained = true;
       try {
         const e = inflater.end(box);
         ev.done({ blob: box, inflatedSize: e.totalOut, members: e.members, engine: e.engine });
@@ -169,6 +206,9 @@ function threadInflate(slots: Uint8Array[], spanSize: number, engine: Engine, ni
     release() {
       thread.stop();
       release();
+      // A thread stopped mid-layer may still be inside a step, writing into an output slot: its slots go to the collector.
+      if (drained) OUTPUT_SETS.give(outputs);
+      return drained;
     },
   };
 }
@@ -183,7 +223,7 @@ function tarPassthrough(slots: Uint8Array[], spans: SpanHasher, spanSize: number
       ev.chunk(slot, length, start, NONE);
     },
     end() {},
-    release() {},
+    release: () => true,
   };
 }
 
@@ -324,7 +364,7 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
   });
   done.catch(() => {});
 
-  const slots = Array.from({ length: IN_FLIGHT }, () => new Uint8Array(CHUNK_SIZE));
+  const slots = INPUT_SETS.take();
   const packer = new ChunkPacker(slots, (slot, length) => {
     inflate!.send(slot, length, sent);
     sent += length;
@@ -437,7 +477,7 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, opts: BuildOp
   } catch (err) {
     throw ZtocError.withLayer(err, opts.layer ?? 'layer');
   } finally {
-    inflate?.release();
+    if (inflate?.release() ?? true) INPUT_SETS.give(slots);
     box.drop(); // a blob the encoder didn't take (a failure after the inflate) is freed now
   }
 }
