@@ -196,6 +196,29 @@ test('while its thread runs, the builder refuses every call from JavaScript; onc
   assert.equal(end.members, 1);
 });
 
+test("a library user's worker thread builds as the main thread does: the inflate thread reports to the worker's env", async () => {
+  const { Worker } = await import('node:worker_threads');
+  const layer = goldenLayer('pax-records.tar.gz');
+  const code = [
+    `import { buildZtoc } from ${dist('src/ztoc/build.js')};`,
+    `import { readFileChunks } from ${dist('src/ztoc/source.js')};`,
+    `import { parentPort } from 'node:worker_threads';`,
+    `const r = await buildZtoc(readFileChunks(${JSON.stringify(layer)}), { spanSize: 65536, priority: 'background' });`,
+    'parentPort.postMessage(r.bytes);',
+  ].join('\n');
+  const w = new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`));
+  try {
+    const inWorker = await new Promise<Uint8Array>((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+    const here = await buildZtoc(readFileChunks(layer), { spanSize: 65536 });
+    assert.deepEqual(Buffer.from(inWorker), Buffer.from(here.bytes));
+  } finally {
+    await w.terminate();
+  }
+});
+
 test('an env torn down mid-build stops the inflate thread first: a terminated worker, then process.exit', () => {
   // An endless layer (gzip members of zeros, a checkpoint every 64 KiB, so the blob keeps growing): the inflate
   // thread is busy inside a step, in the builder's memory, when the env goes.
