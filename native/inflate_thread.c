@@ -72,6 +72,20 @@ static void flush_output(InflateThread *t) {
   t->ops->emit(t->sink, e);
 }
 
+/* Reports a failure; from now on every input comes back untouched. Under mu. */
+static void fail(InflateThread *t, int status, const char *msg) {
+  t->failed = 1;
+  ItEvent *e = event(IT_ERROR, status);
+  if (e == NULL) return;
+  double tin, members;
+  int64_t n;
+  t->ops->progress(t->engine, &tin, &members, &n);
+  e->total_in = tin;
+  e->members = members;
+  snprintf(e->msg, sizeof e->msg, "%s", msg);
+  t->ops->emit(t->sink, e);
+}
+
 /* Hands the oldest queued input back, with the checkpoints found since the last one. Under mu. */
 static void hand_back(InflateThread *t, int with_checkpoints) {
   Queued *q = &t->q[t->qhead];
@@ -86,27 +100,15 @@ static void hand_back(InflateThread *t, int with_checkpoints) {
     t->ops->progress(t->engine, &tin, &members, &n);
     if (n > t->reported) {
       e->cps = (double *)malloc((size_t)(n - t->reported) * 3 * sizeof(double));
-      if (e->cps != NULL) {
+      /* Without them the spans would be hashed across these checkpoints: fail, never a wrong digest. */
+      if (e->cps == NULL) fail(t, IT_NO_MEMORY, "out of memory");
+      else {
         for (int64_t i = t->reported; i < n; i++) t->ops->checkpoint(t->engine, i, e->cps + 3 * (i - t->reported));
         e->ncps = (size_t)(n - t->reported);
       }
       t->reported = n;
     }
   }
-  t->ops->emit(t->sink, e);
-}
-
-/* Reports a failure; from now on every input comes back untouched. Under mu. */
-static void fail(InflateThread *t, int status, const char *msg) {
-  t->failed = 1;
-  ItEvent *e = event(IT_ERROR, status);
-  if (e == NULL) return;
-  double tin, members;
-  int64_t n;
-  t->ops->progress(t->engine, &tin, &members, &n);
-  e->total_in = tin;
-  e->members = members;
-  snprintf(e->msg, sizeof e->msg, "%s", msg);
   t->ops->emit(t->sink, e);
 }
 

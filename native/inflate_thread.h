@@ -21,7 +21,9 @@
 /* Event kinds, shared with src/inflate/native.ts (threadEvents). */
 enum { IT_INPUT = 0, IT_OUTPUT = 1, IT_DRAINED = 2, IT_ERROR = 3 }; /* IT_DRAINED: sent by the caller's `exited` */
 
-/* Status of an IT_ERROR beside the builder's own (ZT_ERR_DATA / ZT_ERR_MEM): no progress was made. */
+/* Statuses of an IT_ERROR beside the builder's own (ZT_ERR_DATA, ZT_ERR_MEM): no memory for the
+   checkpoints of a consumed slot (the builder's ZT_ERR_MEM value), and no progress was made. */
+#define IT_NO_MEMORY (-2)
 #define IT_STALLED (-3)
 
 typedef struct {

@@ -899,6 +899,9 @@ static napi_value blob_buffer_owns(napi_env env, napi_callback_info info) {
  */
 static const napi_type_tag THREAD_TAG = {0x7a746f6354687264ULL, 0x5a544f43b1d3e004ULL};
 
+/* The thread reports a failed allocation with the status JS maps for the builder's (NativeStatus.MemError). */
+_Static_assert(IT_NO_MEMORY == ZT_ERR_MEM, "an inflate thread's out-of-memory status is the builder's");
+
 typedef struct {
   InflateThread *t;
   Builder *b;
@@ -1009,6 +1012,15 @@ static void glue_handle_finalize(napi_env env, void *data, void *hint) {
 
 static Glue *get_glue(napi_env env, napi_value v) { return (Glue *)get_tagged(env, v, &THREAD_TAG, "inflate thread"); }
 
+/* Drops a glue no thread was started for: its references, then itself; throws `msg` unless it is NULL
+   (an exception is pending already). */
+static napi_value glue_discard(napi_env env, Glue *g, const char *msg) {
+  for (int i = 0; i < g->nrefs; i++) napi_delete_reference(env, g->refs[i]);
+  free(g);
+  if (msg != NULL) napi_throw_error(env, "ZTOC_NATIVE", msg);
+  return NULL;
+}
+
 /* The Uint8Arrays of a JS array of 1..IT_MAX_SLOTS slots, each referenced by g. */
 static int get_slots(napi_env env, napi_value arr, const char *what, Glue *g, unsigned char **data, size_t *len, int *n) {
   bool is_arr = false;
@@ -1058,26 +1070,16 @@ static napi_value inflate_thread_start(napi_env env, napi_callback_info info) {
   unsigned char *in[IT_MAX_SLOTS], *out[IT_MAX_SLOTS];
   size_t in_len[IT_MAX_SLOTS], out_len[IT_MAX_SLOTS];
   int nin = 0, nout = 0;
-  const char *failed = NULL;
-  if (napi_create_reference(env, argv[0], 1, &g->refs[g->nrefs]) == napi_ok) g->nrefs++;
-  else failed = "N-API call failed: napi_create_reference";
-  if (failed == NULL && (!get_slots(env, argv[1], "inputs", g, in, in_len, &nin) || !get_slots(env, argv[2], "outputs", g, out, out_len, &nout))) {
-    for (int i = 0; i < g->nrefs; i++) napi_delete_reference(env, g->refs[i]);
-    free(g);
-    return NULL; /* thrown */
-  }
-  for (int i = 1; failed == NULL && i < nout; i++)
-    if (out_len[i] != out_len[0]) failed = "output slots must all have the same size";
+  if (napi_create_reference(env, argv[0], 1, &g->refs[0]) != napi_ok) return glue_discard(env, g, "N-API call failed: napi_create_reference");
+  g->nrefs = 1;
+  if (!get_slots(env, argv[1], "inputs", g, in, in_len, &nin) || !get_slots(env, argv[2], "outputs", g, out, out_len, &nout))
+    return glue_discard(env, g, NULL);
+  for (int i = 1; i < nout; i++)
+    if (out_len[i] != out_len[0]) return glue_discard(env, g, "output slots must all have the same size");
   napi_value name, handle;
-  if (failed == NULL && (napi_create_string_utf8(env, "ztoc-inflate", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-                         napi_create_threadsafe_function(env, argv[4], NULL, name, 0, 1, g, glue_tsfn_finalize, NULL, glue_call_js, &g->tsfn) != napi_ok))
-    failed = "N-API call failed: napi_create_threadsafe_function";
-  if (failed != NULL) {
-    for (int i = 0; i < g->nrefs; i++) napi_delete_reference(env, g->refs[i]);
-    free(g);
-    napi_throw_error(env, "ZTOC_NATIVE", failed);
-    return NULL;
-  }
+  if (napi_create_string_utf8(env, "ztoc-inflate", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_threadsafe_function(env, argv[4], NULL, name, 0, 1, g, glue_tsfn_finalize, NULL, glue_call_js, &g->tsfn) != napi_ok)
+    return glue_discard(env, g, "N-API call failed: napi_create_threadsafe_function");
   /* From here the threadsafe function owns g's references; its finalizer drops them. */
   __atomic_store_n(&b->busy, 1, __ATOMIC_RELEASE);
   g->t = it_start(&GLUE_OPS, b, g, in, in_len, nin, out, out_len[0], nout, (int)nice);
@@ -1090,10 +1092,17 @@ static napi_value inflate_thread_start(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_add_env_cleanup_hook(env, glue_cleanup_hook, g);
-  if (napi_create_external(env, g, glue_handle_finalize, NULL, &handle) != napi_ok || napi_type_tag_object(env, handle, &THREAD_TAG) != napi_ok) {
-    it_stop(g->t); /* the function's finalizer joins it and frees g */
+  /* On failure the thread is stopped; the function's finalizer joins it, and g is freed once the handle is gone
+     too: at once when there is no handle, else when the untagged one is collected. */
+  if (napi_create_external(env, g, glue_handle_finalize, NULL, &handle) != napi_ok) {
+    it_stop(g->t);
     g->handle_gone = 1;
     napi_throw_error(env, "ZTOC_NATIVE", "N-API call failed: napi_create_external");
+    return NULL;
+  }
+  if (napi_type_tag_object(env, handle, &THREAD_TAG) != napi_ok) {
+    it_stop(g->t);
+    napi_throw_error(env, "ZTOC_NATIVE", "N-API call failed: napi_type_tag_object");
     return NULL;
   }
   return handle;
