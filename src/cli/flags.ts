@@ -2,8 +2,8 @@
 // the build flags (build, index, backfill), the image-indexing flags (index, backfill), the registry
 // flags (every image command: credentials, transport, debug) and the value parsers. A new flag that
 // belongs to a group goes here and reaches every command of the group; `indexSettings` and
-// `sociOptions` turn the parsed groups into the library's options. Only cheap modules load here: the registry client is imported when a command
-// asks for registry options (fast start, issue 12).
+// `sociOptions` turn the parsed groups into the library's options. Only cheap modules load here: the
+// registry client is imported when a command asks for registry options (fast start, issue 12).
 // Secrets never reach logs; a password on the command line is accepted with a warning,
 // --password-stdin is the safe way.
 

@@ -61,7 +61,6 @@ export async function alreadyPushed(store: ImageStore, indexes: ReadonlyArray<As
 const UNUSABLE_REFERRER: ReadonlySet<ZtocErrorCode> = new Set<ZtocErrorCode>(['MANIFEST_INVALID', 'MANIFEST_TOO_LARGE', 'DIGEST_MISMATCH', 'REGISTRY_NOT_FOUND']);
 
 /** An existing SOCI index v1 for this manifest with the same span size, if any. */
-
 export async function findExistingIndex(store: ImageStore, manifestDigest: string, spanSize: number): Promise<Descriptor | undefined> {
   const refs = await store.referrers(manifestDigest, MediaType.SociIndexV1);
   for (const r of refs) {

@@ -148,7 +148,7 @@ export async function updateFallbackIndex(io: FallbackIo, change: ReferrerChange
       continue;
     }
     // The last referrer removed: delete the index (untagging it) as oras-go does; an empty index where deletes are refused.
-    let written = 'written';
+    let written: 'written' | 'dangling' = 'written';
     if (step.index.manifests.length > 0 || read === undefined || !(await io.remove(read.digest))) written = await io.write(step.index);
     window = Math.max(window, readTime + (performance.now() - writeStart));
     state.writes++;

@@ -645,7 +645,8 @@ export class Repository {
           throw err;
         }
       },
-      exists: async (digest) => (await this.headManifest(digest, opts).catch(() => 'unknown')) !== undefined,
+      // Only a registry that says "not here" makes an entry gone: a HEAD that fails keeps it.
+      exists: (digest) => this.manifestExists(digest, opts).catch(() => true),
       remove: async (digest) => {
         try {
           return (await this.deleteManifest(digest, opts)) !== undefined;
