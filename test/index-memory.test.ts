@@ -15,7 +15,7 @@ import { ZtocStore } from '../src/jobs/backfill-cache.js';
 import { recordError } from '../src/jobs/backfill-image.js';
 import { describeSkips, newRecord } from '../src/jobs/backfill-report.js';
 import { indexImage, type IndexOptions } from '../src/jobs/index-image.js';
-import { placeBuilds } from '../src/jobs/index-layers.js';
+import { BuildPlacer } from '../src/jobs/index-layers.js';
 import { MediaType, type Descriptor } from '../src/oci/types.js';
 import { EMPTY_CONFIG_DIGEST, parseSociIndex } from '../src/soci/index.js';
 import { marshalManifest } from '../src/oci/gojson.js';
@@ -88,19 +88,53 @@ test('v1: zTOC blobs first, then the empty config, the SOCI index last; the zTOC
   assert.deepEqual(info.subject?.digest, img.descriptor.digest);
 });
 
-test('builds side by side: the largest keeps the normal priority; the others run beside it in the background', () => {
-  const d = (digest: string, size: number): Descriptor => ({ mediaType: MediaType.OciLayerGzip, digest, size });
-  const layers = [d('sha256:a', 10), d('sha256:b', 300), d('sha256:c', 300), d('sha256:d', 5)];
-  const placed = placeBuilds(layers, 2);
-  assert.deepEqual(Object.fromEntries(placed), {
-    'sha256:a': { priority: 'background' },
-    'sha256:b': { priority: 'normal' }, // the first of the largest
-    'sha256:c': { priority: 'background' },
-    'sha256:d': { priority: 'background' },
+test('builds side by side: a build beside one at least as large runs in the background; the largest keeps the normal priority', () => {
+  const two = new BuildPlacer(2);
+  const big = two.start(300);
+  assert.equal(big.placement.priority, 'normal', 'the first (largest-first order) runs alone');
+  const small = two.start(10);
+  assert.equal(small.placement.priority, 'background');
+  const same = two.start(300);
+  assert.equal(same.placement.priority, 'background', 'as large as a running build');
+  two.end(big.token);
+  two.end(same.token);
+  assert.equal(two.start(5).placement.priority, 'background', 'the running 10 is larger');
+  two.end(small.token);
+  // The largest layer came from the cache: the largest that is built starts with nothing larger running.
+  const next = new BuildPlacer(2);
+  assert.equal(next.start(200).placement.priority, 'normal');
+  assert.equal(next.start(400).placement.priority, 'normal', 'a larger build than any running is the critical path');
+  const one = new BuildPlacer(1);
+  const a = one.start(10);
+  assert.equal(a.placement.priority, 'normal');
+  assert.equal(one.start(300).placement.priority, 'normal', 'one build at a time: each is alone');
+});
+
+test('the largest layer reused from the cache: the largest that is built runs at the normal priority, the others beside it', async () => {
+  const third = gzipSync(gunzipSync(PAX), { level: 1 });
+  assert.ok(third.length > PAX.length && PAX.length > SEMVER.length);
+  const store = new MemoryStore();
+  store.addImage([{ bytes: third }], { tag: 'first' });
+  const img = store.addImage([{ bytes: SEMVER }, { bytes: PAX }, { bytes: third }], { tag: 'second' });
+  const cache = new ZtocStore();
+  await indexImage(store, 'first', { ...OPTS, ztocCache: cache.forRepository('repo'), dryRun: true });
+  const starts: { layer: string; priority: string }[] = [];
+  const reused: string[] = [];
+  await indexImage(store, 'second', {
+    ...OPTS,
+    ztocCache: cache.forRepository('repo'),
+    dryRun: true,
+    concurrency: 2,
+    onEvent: (e) => {
+      if (e.type === 'layer-start') starts.push({ layer: e.layer, priority: e.priority });
+      if (e.type === 'layer-reused') reused.push(e.layer);
+    },
   });
-  const alone = { priority: 'normal' };
-  assert.deepEqual([...placeBuilds(layers, 1).values()], [alone, alone, alone, alone], 'one build at a time: each is alone');
-  assert.deepEqual([...placeBuilds([layers[0]!], 4).values()], [alone]);
+  assert.deepEqual(reused, [img.layers[2]!.digest]);
+  assert.deepEqual(starts, [
+    { layer: img.layers[1]!.digest, priority: 'normal' },
+    { layer: img.layers[0]!.digest, priority: 'background' },
+  ]);
 });
 
 test('three layers built at once (two in the background beside the largest): the zTOCs are the same bytes', async () => {

@@ -1,7 +1,7 @@
 // Owns the second stage of `indexImage`: one outcome per layer of every target (skipped with a code, built, or
 // reused from the zTOC cache). Each distinct layer is read once, `concurrency` at a time, largest first, and every
 // layer of every target has checked out before this stage returns, so nothing is pushed for an image that fails.
-// Builds side by side are placed around the largest, which is the critical path (placeBuilds).
+// Builds side by side are placed around the largest, which is the critical path (BuildPlacer).
 
 import { ZtocError } from '../errors.js';
 import type { ImageStore } from '../image/store.js';
@@ -55,16 +55,29 @@ const ALONE: BuildPlacement = { priority: 'normal' };
 const BESIDE: BuildPlacement = { priority: 'background' };
 
 /**
- * How each distinct layer's build is scheduled. With builds side by side, the largest layer is the critical path of
- * the whole run, so its inflate thread keeps the normal priority; every other layer's runs in the background, taking
- * the cores the largest leaves idle instead of slowing it (measured on 2 cores: docs/performance.md).
+ * Places each build as it starts, once the cache lookup has missed. With builds side by side, the largest layer is
+ * the critical path of the whole run, so its inflate thread keeps the normal priority; a build that starts while one
+ * at least as large is running goes to the background, taking the cores the larger leaves idle instead of slowing
+ * it (measured on 2 cores: docs/performance.md). Decided at the start, not from the layer list: a layer whose zTOC
+ * came from the cache is never built, and the largest that is built must not run in the background.
  */
-export function placeBuilds(layers: readonly Descriptor[], concurrency: number): Map<string, BuildPlacement> {
-  const placed = new Map<string, BuildPlacement>();
-  const largest = layers.reduce<Descriptor | undefined>((a, l) => (a === undefined || l.size > a.size ? l : a), undefined);
-  const sideBySide = concurrency > 1 && layers.length > 1;
-  for (const l of layers) placed.set(l.digest, !sideBySide || l === largest ? ALONE : BESIDE);
-  return placed;
+export class BuildPlacer {
+  private readonly running = new Map<object, number>();
+
+  constructor(private readonly concurrency: number) {}
+
+  /** The placement of a build of `size` bytes starting now; `end(token)` when it ends. */
+  start(size: number): { placement: BuildPlacement; token: object } {
+    const token = {};
+    let beside = false;
+    if (this.concurrency > 1) for (const other of this.running.values()) beside ||= other >= size;
+    this.running.set(token, size);
+    return { placement: beside ? BESIDE : ALONE, token };
+  }
+
+  end(token: object): void {
+    this.running.delete(token);
+  }
 }
 
 export async function buildLayers(store: ImageStore, targets: Target[], s: IndexSettings): Promise<TargetLayers[]> {
@@ -80,7 +93,7 @@ export async function buildLayers(store: ImageStore, targets: Target[], s: Index
     }
   }
   const todo = [...buildable.values()];
-  const builder = new LayerBuilder(store, s, placeBuilds(todo.map((b) => b.layer), s.concurrency));
+  const builder = new LayerBuilder(store, s);
   // Largest first (longest-processing-time order): the biggest layer starts at once and the others fill the cores
   // around it, rather than the biggest starting last, behind the small ones, with the cores idle at the end.
   todo.sort((a, b) => b.layer.size - a.layer.size);
@@ -111,13 +124,14 @@ async function buildTarget(builder: LayerBuilder, target: Target, s: IndexSettin
 class LayerBuilder {
   private readonly outcomes = new Map<string, Promise<LayerOutcome>>();
   private readonly limit: Limit;
+  private readonly placer: BuildPlacer;
 
   constructor(
     private readonly store: ImageStore,
     private readonly s: IndexSettings,
-    private readonly placement: ReadonlyMap<string, BuildPlacement>,
   ) {
     this.limit = limiter(s.concurrency);
+    this.placer = new BuildPlacer(s.concurrency);
   }
 
   outcome(platform: string, layer: Descriptor): Promise<LayerOutcome> {
@@ -151,7 +165,8 @@ class LayerBuilder {
     const { s } = this;
     return this.limit(async () => {
       s.signal?.throwIfAborted();
-      s.emit({ type: 'layer-start', platform, layer: layer.digest, size: layer.size });
+      const { placement, token } = this.placer.start(layer.size);
+      s.emit({ type: 'layer-start', platform, layer: layer.digest, size: layer.size, priority: placement.priority });
       try {
         const r = await buildZtoc(this.store.openBlob(layer, { reuseBuffer: true }), {
           spanSize: s.spanSize,
@@ -161,7 +176,7 @@ class LayerBuilder {
           layer: layer.digest,
           expectedDigest: layer.digest,
           expectedSize: layer.size,
-          ...(this.placement.get(layer.digest) ?? ALONE),
+          ...placement,
           ...(s.pool ? { pool: s.pool } : {}),
           ...(s.engine ? { engine: s.engine } : {}),
           onProgress: (bytes) => s.emit({ type: 'layer-progress', layer: layer.digest, bytes, size: layer.size }),
@@ -173,6 +188,8 @@ class LayerBuilder {
         const code = buildSkipCode(err);
         if (code === undefined) throw err;
         return { kind: 'skipped', layer, skip: { layer: layer.digest, size: layer.size, code, reason: (err as ZtocError).describe() } };
+      } finally {
+        this.placer.end(token);
       }
     });
   }

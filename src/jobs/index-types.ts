@@ -8,6 +8,7 @@ import type { Optimization } from '../soci/optimizations.js';
 import type { PrefetchFile, PrefetchMiss } from '../soci/prefetch.js';
 import type { PlatformManifest } from './platforms.js';
 import type { InflatePool } from '../ztoc/pool.js';
+import type { BuildPriority } from '../ztoc/build.js';
 import type { Engine, EngineChoice } from '../inflate/native.js';
 
 export { DEFAULT_MIN_LAYER_SIZE } from './defaults.js';
@@ -41,7 +42,8 @@ export interface IndexOptions {
 export type IndexEvent =
   | { type: 'resolved'; image: string; digest: string; platforms: string[] }
   | { type: 'exists'; platform: string; index: string }
-  | { type: 'layer-start'; platform: string; layer: string; size: number }
+  /** priority: 'background' when the build runs beside a larger one (index-layers.ts BuildPlacer). */
+  | { type: 'layer-start'; platform: string; layer: string; size: number; priority: BuildPriority }
   | { type: 'layer-progress'; layer: string; bytes: number; size: number }
   | { type: 'layer-done'; platform: string; layer: string; ztoc: string; seconds: number; size: number }
   | { type: 'layer-skipped'; platform: string; layer: string; reason: string; code: LayerSkipCode }
