@@ -144,7 +144,7 @@ test('builds reusing the slots of earlier ones (bigger layers, failed and stoppe
     const big = readFileSync(makeLayer(join(work, 'tree'), join(work, 'big.tar.gz'), 'gnu', 'gzip-n'));
     const corrupt = Buffer.from(big);
     corrupt.fill(0x55, big.length >> 1, (big.length >> 1) + 4096);
-    for (const thread of ['worker', 'inline'] as const) {
+    for (const thread of ['separate', 'inline'] as const) {
       const whole = await buildZtoc((async function* () { yield big; })(), { spanSize: 65536, thread });
       assert.ok(whole.inflatedSize > 24 << 20);
       await assert.rejects(buildZtoc((async function* () { yield corrupt; })(), { spanSize: 65536, thread }), (e: unknown) => e instanceof ZtocError && e.code.startsWith('GZIP_'));
@@ -252,7 +252,7 @@ test('the library builds from `node --input-type=module -e`, also under per-proc
   const script = [
     `import { buildZtoc } from ${dist('src/ztoc/build.js')};`,
     `import { readFileChunks } from ${dist('src/ztoc/source.js')};`,
-    `const r = await buildZtoc(readFileChunks(${JSON.stringify(layer)}), { spanSize: 65536, thread: 'worker' });`,
+    `const r = await buildZtoc(readFileChunks(${JSON.stringify(layer)}), { spanSize: 65536, thread: 'separate' });`,
     'process.stdout.write(String(r.spans));',
   ].join('\n');
   const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });

@@ -88,8 +88,11 @@ export interface BuildOptions {
    */
   expectedDigest?: string;
   expectedSize?: number;
-  /** Inflate on a native thread of its own (default; the name is from when that was a Node worker) or on this thread. */
-  thread?: 'worker' | 'inline';
+  /**
+   * Inflate on a native thread of the build's own ('separate', the default) or on this thread ('inline').
+   * @deprecated 'worker' is the old name of 'separate', from when that thread was a Node worker.
+   */
+  thread?: 'separate' | 'inline' | 'worker';
   /**
    * The inflate thread's scheduling priority. 'background' suits a build beside one that is on the
    * critical path (indexImage runs every layer but the largest so): it takes the cores the critical
