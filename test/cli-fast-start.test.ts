@@ -1,7 +1,7 @@
 // Fast start (issue 12): each command loads only the code it uses. A resolve hook (helpers/record-loads.ts)
 // records every module a real `node bin/ztoc.js …` child resolves; the test
 // checks the list, not a timing: `--version` loads only the version, `--help` no library code, `build` and `info` never load
-// the registry client (undici), the validators (ajv) or the spinner (ora), and `index oci:DIR` indexes a
+// the registry client (undici), the validators (ajv) or the spinner (ora), `build` loads no other command's module, and `index oci:DIR` indexes a
 // layout without loading the registry client or ajv's schema compiler. A control run, which loads only undici's Agent, shows the recorder does see the registry code.
 
 import { test, after } from 'node:test';
@@ -42,6 +42,7 @@ test('ztoc --version loads only the version; --help loads commander and the comm
   );
   const mods = loadedBy(['--help']);
   assert.ok(mods.includes('dist/src/cli/main.js'), 'the recorder saw the CLI');
+  assert.equal(mods.filter((m) => m.startsWith('dist/src/cli/commands/')).length, 8, 'help lists every command');
   assert.deepEqual(heavyIn(mods), []);
   const library = mods.filter((m) => m.startsWith('dist/src/') && !m.startsWith('dist/src/cli/'));
   // Only what the flag declarations need for their defaults and parsers.
@@ -63,6 +64,10 @@ test('ztoc build of a 1 MB layer and ztoc info load neither the registry client 
   assert.ok(build.includes('dist/src/ztoc/build.js') && build.includes('dist/src/inflate/inflater.js'), 'the recorder saw the builder and its inflater');
   assert.deepEqual(heavyIn(build), []);
   assert.deepEqual(build.filter((m) => /^dist\/src\/(jobs\/(?!defaults|limit)|image|layout|soci)\//.test(m)), []);
+  // A named command loads its own declarations only, and none of what the others need at start (doctor's node:zlib,
+  // the executable's node:v8 for the registry's WebAssembly).
+  assert.deepEqual(build.filter((m) => m.startsWith('dist/src/cli/commands/')), ['dist/src/cli/commands/build.js']);
+  assert.deepEqual(build.filter((m) => m === 'node:zlib' || m === 'node:v8'), []);
   const info = loadedBy(['info', join(work, 'one-mb.ztoc')]);
   assert.deepEqual(heavyIn(info), []);
 });

@@ -7,7 +7,7 @@
 // Secrets never reach logs; a password on the command line is accepted with a warning,
 // --password-stdin is the safe way.
 
-import { Option, type Command } from 'commander';
+import { Option, type Command } from './commander.js';
 import { ZtocError } from '../errors.js';
 import type { OpenedImage } from '../image/open.js';
 import { DEFAULT_MIN_LAYER_SIZE } from '../jobs/defaults.js';

@@ -1,19 +1,12 @@
 // Owns the ztoc command line: the list of commands, commander wiring, error printing and exit codes
 // (0 ok, 1 failure, 2 usage). `run(argv, io)` is the whole CLI over injected streams, for in-process
 // tests; `main(argv)` binds it to the process. Commands live in ./commands: each declares its flags
-// here cheaply and imports the library code it needs only when it runs (fast start, issue 12).
+// cheaply and imports the library code it needs only when it runs (fast start, issue 12). A run of one
+// named command loads only that command's module; help and anything else load them all.
 
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError } from './commander.js';
 import { ZtocError } from '../errors.js';
 import { VERSION } from '../version.js';
-import { registerBackfill } from './commands/backfill.js';
-import { registerBuild } from './commands/build.js';
-import { registerDoctor } from './commands/doctor.js';
-import { registerGetFile } from './commands/get-file.js';
-import { registerInfo } from './commands/info.js';
-import { registerIndex } from './commands/index.js';
-import { registerList } from './commands/list.js';
-import { registerRm } from './commands/rm.js';
 import { processIO, Terminal, type CliIO } from './io.js';
 
 export const EXIT_OK = 0;
@@ -23,19 +16,29 @@ export const EXIT_USAGE = 2;
 /** One command: declares itself (name, arguments, flags, action) on the program. */
 export type RegisterCommand = (program: Command, term: Terminal) => void;
 
+/** A module of commands: the names it declares, and how to load its declarations. */
+interface CommandModule {
+  names: readonly string[];
+  load(): Promise<RegisterCommand>;
+}
+
 /** Every command, in the order `ztoc --help` lists them. */
-export const COMMANDS: readonly RegisterCommand[] = [
-  registerBuild,
-  registerInfo,
-  registerGetFile,
-  registerIndex,
-  registerList,
-  registerRm,
-  registerBackfill,
-  registerDoctor,
+export const COMMANDS: readonly CommandModule[] = [
+  { names: ['build'], load: async () => (await import('./commands/build.js')).registerBuild },
+  { names: ['info'], load: async () => (await import('./commands/info.js')).registerInfo },
+  { names: ['get-file'], load: async () => (await import('./commands/get-file.js')).registerGetFile },
+  { names: ['index'], load: async () => (await import('./commands/index.js')).registerIndex },
+  { names: ['list', 'verify'], load: async () => (await import('./commands/list.js')).registerList },
+  { names: ['rm'], load: async () => (await import('./commands/rm.js')).registerRm },
+  { names: ['backfill'], load: async () => (await import('./commands/backfill.js')).registerBackfill },
+  { names: ['doctor'], load: async () => (await import('./commands/doctor.js')).registerDoctor },
 ];
 
-export function createProgram(term: Terminal = new Terminal(processIO())): Command {
+/**
+ * The program, with the commands `argv` can reach: only the named command when its first argument names one
+ * (commander then parses nothing else), every command otherwise (help, suggestions for a misspelt name).
+ */
+export async function createProgram(term: Terminal = new Terminal(processIO()), argv?: readonly string[]): Promise<Command> {
   const program = new Command();
   program
     .name('ztoc')
@@ -45,7 +48,9 @@ export function createProgram(term: Terminal = new Terminal(processIO())): Comma
     .configureOutput({ writeOut: (s) => term.io.stdout.write(s), writeErr: (s) => term.io.stderr.write(s) })
     .showHelpAfterError('(run ztoc --help for usage)')
     .exitOverride();
-  for (const register of COMMANDS) register(program, term);
+  const named = COMMANDS.find((m) => argv?.[2] !== undefined && m.names.includes(argv[2]));
+  const registers = await Promise.all((named !== undefined ? [named] : COMMANDS).map((m) => m.load()));
+  for (const register of registers) register(program, term);
   for (const c of program.commands) c.exitOverride();
   return program;
 }
@@ -54,7 +59,7 @@ export function createProgram(term: Terminal = new Terminal(processIO())): Comma
 export async function run(argv: string[], io: CliIO): Promise<number> {
   const term = new Terminal(io);
   try {
-    await createProgram(term).parseAsync(argv);
+    await (await createProgram(term, argv)).parseAsync(argv);
     return EXIT_OK;
   } catch (err) {
     return exitCodeOf(err, term);

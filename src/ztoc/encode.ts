@@ -6,7 +6,6 @@
 // it replaces, and the golden tests hold it to SOCI's bytes. The tiny TarZinfo uses the library.
 // A build's checkpoint blob is not copied: the zTOC is written around it, in its own memory.
 
-import * as flatbuffers from 'flatbuffers';
 import { ZtocError } from '../errors.js';
 import { EncodeStatus, native, type NativeAddon } from '../inflate/native.js';
 import { EntryLog, LOG_FIXED } from './entry-log.js';
@@ -471,11 +470,11 @@ function writeHead(w: FbWriter, z: ZtocHead, tail: Tail, checkpoints: number): U
 
 /** The nested TarZinfo flatbuffer of an uncompressed layer (soci-format.md §2.7). */
 export function encodeTarZinfo(spanSize: number, size: number): Uint8Array {
-  const b = new flatbuffers.Builder(64);
-  b.startObject(3);
-  b.addFieldInt32(0, 2, 0);
-  b.addFieldInt64(1, BigInt(spanSize), 0n);
-  b.addFieldInt64(2, BigInt(size), 0n);
-  b.finish(b.endObject());
-  return b.asUint8Array().slice();
+  // Builder(64).startObject(3); addFieldInt32(0, 2, 0); addFieldInt64(1, spanSize, 0); addFieldInt64(2, size, 0).
+  const w = new FbWriter(64);
+  w.startObject(3);
+  w.fieldInt32(0, 2);
+  w.fieldInt64(1, spanSize);
+  w.fieldInt64(2, size);
+  return w.finish(w.endObject()).slice();
 }

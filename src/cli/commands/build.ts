@@ -1,7 +1,7 @@
 // Owns `ztoc build`: one layer file (or stdin) → one zTOC file, with a summary.
 
 import { basename } from 'node:path';
-import { Option, type Command } from 'commander';
+import { Option, type Command } from '../commander.js';
 import { ZtocError } from '../../errors.js';
 import { addBuildFlags, type BuildFlags } from '../flags.js';
 import { formatBytes, rate, type Terminal } from '../io.js';
