@@ -96,10 +96,13 @@ test('builds side by side: a build beside one at least as large runs in the back
   assert.equal(small.placement.priority, 'background');
   const same = two.start(300);
   assert.equal(same.placement.priority, 'background', 'as large as a running build');
-  two.end(big.token);
-  two.end(same.token);
-  assert.equal(two.start(5).placement.priority, 'background', 'the running 10 is larger');
-  two.end(small.token);
+  big.done();
+  same.done();
+  const tiny = two.start(5);
+  assert.equal(tiny.placement.priority, 'background', 'the running 10 is larger');
+  small.done();
+  tiny.done();
+  assert.equal(two.start(5).placement.priority, 'normal', 'nothing else runs: alone');
   // The largest layer came from the cache: the largest that is built starts with nothing larger running.
   const next = new BuildPlacer(2);
   assert.equal(next.start(200).placement.priority, 'normal');

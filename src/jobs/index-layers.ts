@@ -62,21 +62,18 @@ const BESIDE: BuildPlacement = { priority: 'background' };
  * came from the cache is never built, and the largest that is built must not run in the background.
  */
 export class BuildPlacer {
+  /** The sizes of the builds running now, each under a token of its own. */
   private readonly running = new Map<object, number>();
 
   constructor(private readonly concurrency: number) {}
 
-  /** The placement of a build of `size` bytes starting now; `end(token)` when it ends. */
-  start(size: number): { placement: BuildPlacement; token: object } {
+  /** The placement of a build of `size` bytes starting now; call `done` when it ends. */
+  start(size: number): { placement: BuildPlacement; done: () => void } {
     const token = {};
     let beside = false;
     if (this.concurrency > 1) for (const other of this.running.values()) beside ||= other >= size;
     this.running.set(token, size);
-    return { placement: beside ? BESIDE : ALONE, token };
-  }
-
-  end(token: object): void {
-    this.running.delete(token);
+    return { placement: beside ? BESIDE : ALONE, done: () => this.running.delete(token) };
   }
 }
 
@@ -165,7 +162,7 @@ class LayerBuilder {
     const { s } = this;
     return this.limit(async () => {
       s.signal?.throwIfAborted();
-      const { placement, token } = this.placer.start(layer.size);
+      const { placement, done } = this.placer.start(layer.size);
       s.emit({ type: 'layer-start', platform, layer: layer.digest, size: layer.size, priority: placement.priority });
       try {
         const r = await buildZtoc(this.store.openBlob(layer, { reuseBuffer: true }), {
@@ -189,7 +186,7 @@ class LayerBuilder {
         if (code === undefined) throw err;
         return { kind: 'skipped', layer, skip: { layer: layer.digest, size: layer.size, code, reason: (err as ZtocError).describe() } };
       } finally {
-        this.placer.end(token);
+        done();
       }
     });
   }

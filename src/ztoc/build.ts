@@ -89,7 +89,7 @@ export interface BuildOptions {
   expectedSize?: number;
   /**
    * Inflate on a native thread of the build's own ('separate', the default) or on this thread ('inline').
-   * @deprecated 'worker' is the old name of 'separate', from when that thread was a Node worker.
+   * 'worker', the old name of 'separate' from when that thread was a Node worker, is still accepted.
    */
   thread?: 'separate' | 'inline' | 'worker';
   /**
