@@ -37,6 +37,13 @@ const TINY = Buffer.from('not even gzip: never read');
 const OPTS: IndexOptions = { spanSize: SPAN, minLayerSize: 1000, buildToolId: SOCI_BUILD_TOOL_ID };
 
 const ops = (s: MemoryStore): string[] => s.pushes.map((p) => (p.op === 'blob' ? (p.digest === EMPTY_CONFIG_DIGEST ? 'config' : 'blob') : p.op));
+/** The pushes as [the blobs and the empty config, sorted (they go side by side), then everything after them, in order]. */
+function phases(s: MemoryStore): [string[], string[]] {
+  const o = ops(s);
+  const n = o.findIndex((x) => x !== 'blob' && x !== 'config');
+  const cut = n < 0 ? o.length : n;
+  return [o.slice(0, cut).sort(), o.slice(cut)];
+}
 const blobs = (s: MemoryStore): Array<PushRecord & { op: 'blob' }> => s.pushes.filter((p): p is PushRecord & { op: 'blob' } => p.op === 'blob' && p.digest !== EMPTY_CONFIG_DIGEST);
 
 /** The zTOC blobs pushed equal AWS's zTOCs of these layers, and the counts reported match the zTOCs. */
@@ -64,12 +71,12 @@ function damaged(b: Buffer): Buffer {
   return c;
 }
 
-test('v1: zTOC blobs first, then the empty config, the SOCI index last; the zTOCs are AWS\'s bytes', async () => {
+test('v1: zTOC blobs and the empty config first, the SOCI index last; the zTOCs are AWS\'s bytes', async () => {
   const store = new MemoryStore();
   const img = store.addImage([{ bytes: SEMVER }, { bytes: TINY }, { bytes: PAX }], { tag: 'v1' });
   const r = await indexImage(store, 'v1', OPTS);
 
-  assert.deepEqual(ops(store), ['blob', 'blob', 'config', 'referrer']);
+  assert.deepEqual(phases(store), [['blob', 'blob', 'config'], ['referrer']]);
   const p = r.platforms[0]!;
   assert.equal(p.status, 'indexed');
   assert.equal(p.mechanism, 'api');
@@ -200,7 +207,7 @@ test('v2: zTOCs, config, the SOCI index, the rewritten image manifest, and the t
   store.addImage([{ bytes: PAX }, { bytes: SEMVER }], { tag: 'v1' });
   const r = await indexImage(store, 'v1', { ...OPTS, indexVersion: 'v2', tag: 'v1-soci' });
 
-  assert.deepEqual(ops(store), ['blob', 'blob', 'config', 'manifest', 'manifest', 'manifest']);
+  assert.deepEqual(phases(store), [['blob', 'blob', 'config'], ['manifest', 'manifest', 'manifest']]);
   assertGoldenZtocs(store, [PAX, SEMVER], r.platforms[0]!.ztocs);
   const [sociIndex, imageManifest, imageIndex] = store.pushes.slice(3) as Array<PushRecord & { op: 'manifest' }>;
   assert.equal(sociIndex!.digest, r.platforms[0]!.sociIndex!.digest);
@@ -225,7 +232,7 @@ test('multi-platform: a shared layer is read and pushed once, and both indexes c
 
   assert.deepEqual(r.platforms.map((p) => [p.platform, p.status, p.ztocs.length]), [['linux/amd64', 'indexed', 2], ['linux/arm64', 'indexed', 1]]);
   assert.deepEqual([...store.reads].sort(), [amd.layers[0]!.digest, amd.layers[1]!.digest].sort());
-  assert.deepEqual(ops(store), ['blob', 'blob', 'config', 'referrer', 'referrer']);
+  assert.deepEqual(phases(store), [['blob', 'blob', 'config'], ['referrer', 'referrer']]);
   assertGoldenZtocs(store, [PAX, SEMVER], r.platforms.flatMap((p) => p.ztocs));
   const subjects = store.pushes.flatMap((p) => (p.op === 'referrer' ? [p.subject] : []));
   assert.deepEqual(subjects, [amd.descriptor.digest, arm.descriptor.digest]);
@@ -258,13 +265,29 @@ test('multi-platform: one platform\'s bad layer pushes nothing for any platform,
   assert.ok(store.reads.includes(amd.layers[0]!.digest), 'every layer checks out before anything is pushed');
 });
 
-test('a failed blob push stops before the config and every manifest', async () => {
+test('a failed blob push stops before every manifest, and nothing is pushed after the error', async () => {
   const store = new MemoryStore();
   store.addImage([{ bytes: PAX }, { bytes: SEMVER }], { tag: 'v1' });
   store.failPush((p) => p.op === 'blob');
   await assert.rejects(indexImage(store, 'v1', OPTS), (e: unknown) => isZtocError(e, 'REGISTRY_ERROR'));
-  assert.ok(store.pushes.length <= 1, 'at most the other zTOC blob');
-  assert.ok(store.pushes.every((p) => p.op === 'blob' && p.digest !== EMPTY_CONFIG_DIGEST), JSON.stringify(ops(store)));
+  const after = store.pushes.length;
+  assert.ok(after <= 2, 'at most the other zTOC blob and the empty config');
+  assert.ok(store.pushes.every((p) => p.op === 'blob'), JSON.stringify(ops(store)));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(store.pushes.length, after, 'the pushes beside the failed one had ended before the error');
+});
+
+test('multi-platform v1: the indexes go side by side; one that fails lets the other finish, and the run fails after both', async () => {
+  const store = new MemoryStore();
+  const amd = store.addImage([{ bytes: PAX }], { platform: { architecture: 'amd64', os: 'linux' } });
+  const arm = store.addImage([{ bytes: SEMVER }], { platform: { architecture: 'arm64', os: 'linux' } });
+  store.addIndex([{ descriptor: amd.descriptor, platform: { architecture: 'amd64', os: 'linux' } }, { descriptor: arm.descriptor, platform: { architecture: 'arm64', os: 'linux' } }], 'multi');
+  store.failPush((p) => p.op === 'referrer');
+  await assert.rejects(indexImage(store, 'multi', OPTS), (e: unknown) => isZtocError(e, 'REGISTRY_ERROR'));
+  const after = store.pushes.length;
+  assert.deepEqual(phases(store), [['blob', 'blob', 'config'], ['referrer']], 'the other platform\'s index is in');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(store.pushes.length, after);
 });
 
 test('layers SOCI cannot index are skipped with a code, without being read; no index is pushed', async () => {
@@ -304,7 +327,7 @@ test('a zTOC cache shared by two repositories: the second reads nothing and moun
   assert.equal(zb.reused, true);
   assert.deepEqual([zb.ztoc, zb.spans, zb.files], [za.ztoc, za.spans, za.files]);
   assert.equal(rb.platforms[0]!.bytesRead, 0);
-  assert.deepEqual(ops(b), ['blob', 'config', 'referrer']);
+  assert.deepEqual(phases(b), [['blob', 'config'], ['referrer']]);
   assert.deepEqual(blobs(b)[0], { op: 'blob', digest: za.ztoc.digest, mediaType: MediaType.OctetStream, result: 'mounted', from: 'a' });
   assert.ok(b.pushes[2]!.op === 'referrer' && b.pushes[2]!.subject === img.descriptor.digest);
   assertGoldenZtocs(b, [SEMVER], rb.platforms[0]!.ztocs);

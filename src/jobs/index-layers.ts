@@ -8,7 +8,7 @@ import type { ImageStore } from '../image/store.js';
 import { layerCompression, MediaType, type Descriptor } from '../oci/types.js';
 import { buildZtoc, type BuildPriority } from '../ztoc/build.js';
 import type { IndexSettings, LayerOutcome, LayerSkipCode, SkippedLayer, Target, ZtocCache, ZtocCacheKey } from './index-types.js';
-import { limiter, type Limit } from './limit.js';
+import { limiter, settleAll, type Limit } from './limit.js';
 
 const MAX_LAYERS = 1000;
 
@@ -95,10 +95,7 @@ export async function buildLayers(store: ImageStore, targets: Target[], s: Index
   // around it, rather than the biggest starting last, behind the small ones, with the cores idle at the end.
   todo.sort((a, b) => b.layer.size - a.layer.size);
   for (const b of todo) builder.outcome(b.platform, b.layer).catch(() => {}); // buildTarget awaits it and reports a failure
-  const settled = await Promise.allSettled(targets.map((t) => buildTarget(builder, t, s)));
-  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
-  return settled.map((r) => (r as PromiseFulfilledResult<TargetLayers>).value);
+  return settleAll(targets.map((t) => buildTarget(builder, t, s)));
 }
 
 async function buildTarget(builder: LayerBuilder, target: Target, s: IndexSettings): Promise<TargetLayers> {

@@ -1,6 +1,7 @@
-// Owns the last stage of `indexImage`: push what the assemble stage produced, blobs first (zTOCs and prefetch
-// artifacts, then the empty config) and each SOCI index manifest last. v1: each index is a referrer of its manifest. v2: the indexes, the
-// rewritten image manifests, then the SOCI-enabled image index under a new tag.
+// Owns the last stage of `indexImage`: push what the assemble stage produced, blobs first (zTOCs, prefetch
+// artifacts and the empty config, side by side) and the SOCI index manifests only once every blob is in. v1: each
+// index is a referrer of its manifest, the platforms' side by side. v2: the indexes, the rewritten image manifests,
+// then the SOCI-enabled image index under a new tag.
 
 import { ZtocError } from '../errors.js';
 import type { FetchedDocument, ImageStore, ReferrerMechanism } from '../image/store.js';
@@ -10,7 +11,7 @@ import { EMPTY_CONFIG_BYTES, EMPTY_CONFIG_DIGEST, EMPTY_CONFIG_SIZE } from '../s
 import type { AssembledIndex, PendingBlob } from './index-assemble.js';
 import { cacheKey } from './index-layers.js';
 import type { IndexSettings, Target, ZtocCache } from './index-types.js';
-import { limiter } from './limit.js';
+import { limiter, mapLimited, settleAll } from './limit.js';
 
 const PUSHES_AT_ONCE = 4;
 
@@ -23,36 +24,41 @@ export interface Pushed {
 
 export async function pushIndexes(store: ImageStore, root: FetchedDocument, targets: Target[], indexes: AssembledIndex[], s: IndexSettings): Promise<Pushed> {
   await pushBlobs(store, indexes, s);
-  const cfg = await store.pushBlob({ mediaType: MediaType.OciEmpty, digest: EMPTY_CONFIG_DIGEST, size: EMPTY_CONFIG_SIZE }, EMPTY_CONFIG_BYTES);
-  s.emit({ type: 'push', what: 'config', digest: EMPTY_CONFIG_DIGEST, result: cfg });
   if (s.version === 'v2') {
     // settingsOf() let a v2 run without a tag through only as a dry run, which never gets here.
     if (s.tag === undefined) throw new ZtocError('INTERNAL', 'a SOCI index v2 push without a tag');
     return { mechanisms: new Map(), v2Index: await pushV2(store, root, targets, indexes, s.tag, s) };
   }
+  // The platforms' indexes refer to different manifests (through the referrers API, or each under its own fallback
+  // tag), so they go side by side: a remote registry's round trips, not bytes, are what an index push waits for.
   const mechanisms = new Map<string, ReferrerMechanism>();
-  for (const { target, sociIndex } of indexes) {
+  await mapLimited(indexes, PUSHES_AT_ONCE, async ({ target, sociIndex }) => {
     const r = await store.pushReferrer(sociIndex.bytes, sociIndex.manifest);
     mechanisms.set(target.descriptor.digest, r.mechanism);
     s.emit({ type: 'push', what: 'soci-index', digest: r.descriptor.digest, result: r.mechanism });
-  }
+  });
   return { mechanisms };
 }
 
-/** Every distinct blob of every index, a few at a time. */
+/** Every distinct blob of every index and the empty config they share, a few at a time. */
 async function pushBlobs(store: ImageStore, indexes: AssembledIndex[], s: IndexSettings): Promise<void> {
   const blobs = new Map<string, PendingBlob>();
   for (const b of indexes.flatMap((i) => i.blobs)) if (!blobs.has(b.descriptor.digest)) blobs.set(b.descriptor.digest, b);
   const limit = limiter(PUSHES_AT_ONCE);
-  await Promise.all(
-    [...blobs.values()].map((b) =>
+  const config = async (): Promise<void> => {
+    const cfg = await store.pushBlob({ mediaType: MediaType.OciEmpty, digest: EMPTY_CONFIG_DIGEST, size: EMPTY_CONFIG_SIZE }, EMPTY_CONFIG_BYTES);
+    s.emit({ type: 'push', what: 'config', digest: EMPTY_CONFIG_DIGEST, result: cfg });
+  };
+  await settleAll([
+    limit(config),
+    ...[...blobs.values()].map((b) =>
       limit(async () => {
         // Only zTOCs are shared through the cache; a prefetch artifact belongs to this image's index alone.
         const result = s.cache === undefined || b.what !== 'ztoc' ? await store.pushBlob(b.descriptor, b.bytes) : await pushShared(store, s.cache, b, s);
         s.emit({ type: 'push', what: b.what, digest: b.descriptor.digest, result });
       }),
     ),
-  );
+  ]);
 }
 
 /** A zTOC other images may share: mounted from a repository that holds it when the cache knows one. */

@@ -10,6 +10,7 @@ import { MediaType, type Descriptor } from '../oci/types.js';
 import { parseSociIndex } from '../soci/index.js';
 import type { AssembledIndex } from './index-assemble.js';
 import type { IndexSettings, Target } from './index-types.js';
+import { mapLimited } from './limit.js';
 import { platformManifests } from './platforms.js';
 
 export interface TargetPlan {
@@ -23,20 +24,37 @@ export interface TargetPlan {
 
 export async function planTargets(store: ImageStore, reference: string | undefined, s: IndexSettings): Promise<TargetPlan> {
   const root = await store.resolve(reference ?? 'latest');
-  const targets = (await platformManifests(store, root, s.platforms)).map((m): Target => ({ ...m, name: formatPlatform(m.platform) }));
+  const checking = s.version === 'v1' && !s.force && !needsExactMatch(s);
+  // A single manifest is its own target: its existing index is looked up while its config is read for the platform
+  // (two round trips side by side, where a remote registry's latency is what an index run waits for).
+  const early = checking && root.doc.kind === 'manifest' ? findExistingIndex(store, root.descriptor.digest, s.spanSize) : undefined;
+  early?.catch(() => undefined); // handled below, when the targets are known; not an unhandled rejection meanwhile
+  let targets: Target[];
+  try {
+    targets = (await platformManifests(store, root, s.platforms)).map((m): Target => ({ ...m, name: formatPlatform(m.platform) }));
+  } catch (err) {
+    await early?.catch(() => undefined); // nothing of this run is still reading once it has failed
+    throw err;
+  }
   const image = `${store.display}${reference && !reference.includes(':') ? `:${reference}` : ''}`;
   s.emit({ type: 'resolved', image, digest: root.descriptor.digest, platforms: targets.map((t) => t.name) });
   const existing = new Map<string, Descriptor>();
-  if (s.version === 'v1' && !s.force && !needsExactMatch(s)) {
-    for (const t of targets) {
-      const found = await findExistingIndex(store, t.descriptor.digest, s.spanSize);
-      if (found === undefined) continue;
-      existing.set(t.descriptor.digest, found);
-      s.emit({ type: 'exists', platform: t.name, index: found.digest });
+  if (checking) {
+    const found = await mapLimited(targets, LOOKUPS_AT_ONCE, (t) =>
+      early !== undefined && t.descriptor.digest === root.descriptor.digest ? early : findExistingIndex(store, t.descriptor.digest, s.spanSize),
+    );
+    for (const [i, t] of targets.entries()) {
+      const f = found[i];
+      if (f === undefined) continue;
+      existing.set(t.descriptor.digest, f);
+      s.emit({ type: 'exists', platform: t.name, index: f.digest });
     }
   }
   return { root, image, targets, existing };
 }
+
+/** Platforms whose existing indexes are looked up at once. */
+const LOOKUPS_AT_ONCE = 4;
 
 /** True when an existing index counts only if byte-identical (settings its span size annotation can't show). */
 function needsExactMatch(s: IndexSettings): boolean {

@@ -1,5 +1,6 @@
-// Owns bounded concurrency for jobs: run at most N async tasks at once, in submission order, and the
-// rule for a concurrency setting (a positive integer; NaN or 0 would otherwise mean "no limit").
+// Owns bounded concurrency for jobs: run at most N async tasks at once, in submission order; wait for a whole batch
+// before its first failure is thrown; and the rule for a concurrency setting (a positive integer; NaN or 0 would
+// otherwise mean "no limit").
 
 import { ZtocError } from '../errors.js';
 
@@ -30,4 +31,21 @@ export function limiter(n: number): Limit {
       release();
     }
   };
+}
+
+/**
+ * Every task's result, once all have ended; the first failure (in task order) if any failed. Unlike Promise.all,
+ * nothing is still running when this throws, so no push or event follows the job's error.
+ */
+export async function settleAll<T>(tasks: readonly Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(tasks);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
+/** `fn` over `items`, at most `n` at a time, the results in item order (settleAll's failure rule). */
+export function mapLimited<T, R>(items: readonly T[], n: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const limit = limiter(n);
+  return settleAll(items.map((item, i) => limit(() => fn(item, i))));
 }

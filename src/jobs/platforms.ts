@@ -6,8 +6,11 @@ import { ZtocError } from '../errors.js';
 import type { FetchedDocument, ImageStore } from '../image/store.js';
 import { formatPlatform, matchPlatform, selectManifests } from '../oci/platform.js';
 import { MediaType, type Descriptor, type ImageManifest, type Platform } from '../oci/types.js';
+import { mapLimited } from './limit.js';
 
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+/** Platform manifests fetched at once. */
+const FETCHES_AT_ONCE = 8;
 /** More platforms than any real image has; a bound against a hostile index. */
 const MAX_PLATFORMS = 1000;
 
@@ -65,15 +68,14 @@ export async function platformManifests(store: ImageStore, root: FetchedDocument
   }
   if (chosen.length === 0) throw new ZtocError('PLATFORM_NOT_FOUND', 'the image index lists no runnable platform manifest');
   if (chosen.length > MAX_PLATFORMS) throw new ZtocError('MANIFEST_INVALID', `the image index lists ${chosen.length} platforms (limit ${MAX_PLATFORMS})`);
-  const out: PlatformManifest[] = [];
-  for (const d of chosen) {
+  // A few at a time: a remote registry's round trips, not bytes, are what this waits for.
+  return mapLimited(chosen, FETCHES_AT_ONCE, async (d): Promise<PlatformManifest> => {
     const m = await store.fetchDocument(d);
     if (m.doc.kind !== 'manifest') throw new ZtocError('MANIFEST_INVALID', `${d.digest} is an index, expected a platform manifest`);
-    out.push({
+    return {
       descriptor: { mediaType: m.descriptor.mediaType, digest: d.digest, size: m.bytes.length },
       manifest: m.doc.manifest,
       platform: d.platform ?? (await platformOfManifest(store, m.doc.manifest)),
-    });
-  }
-  return out;
+    };
+  });
 }
