@@ -7,7 +7,7 @@ import type { TocEntry } from '../tar/types.js';
 import type { TargetLayers } from './index-layers.js';
 import type { IndexSettings } from './index-types.js';
 import { tryScanLayerToc } from './layer-toc.js';
-import { limiter } from './limit.js';
+import { limiter, settleAll } from './limit.js';
 
 const SCANS_AT_ONCE = 4;
 
@@ -32,6 +32,6 @@ export async function layerTocs(store: ImageStore, layers: readonly TargetLayers
       );
     }
   }
-  await Promise.all(scans.values());
+  await settleAll([...scans.values()]); // a failed scan is thrown once the others have ended
   return out;
 }
